@@ -1,0 +1,27 @@
+"""Error kinds: temporary errors are retried next cycle, permanent ones need a human."""
+
+from __future__ import annotations
+
+
+class VpnwatchError(Exception):
+    """Base of every error vpnwatch raises on purpose."""
+
+
+class TemporaryError(VpnwatchError):
+    """Worth retrying: throttling, timeouts, 5xx, connection refused."""
+
+
+class PermanentError(VpnwatchError):
+    """Retrying will not help: bad config, access denied, a resource that does not exist."""
+
+
+class ConfigError(PermanentError):
+    """The configuration is invalid. `problems` lists every problem with its YAML path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class ParseError(VpnwatchError):
+    """Router or AWS output that is not what it should be. Never acted upon."""

@@ -1,0 +1,276 @@
+"""The only module that talks to AWS (boto3). Read side: one bounded fetch per region per cycle.
+
+Every call has botocore timeouts and a tenacity retry budget that fits inside the poll
+interval (the config enforces it). botocore's own retries are off so the budget is ours.
+An AWS failure makes that region's data unknown for the cycle, never "down".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import botocore.parsers
+from tenacity import (
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+from tenacity import Retrying as _Retrying
+
+from vpnwatch.discovery import ObservedAws, RegionResponses, RouterSelector, discover
+from vpnwatch.errors import ParseError, PermanentError, TemporaryError
+from vpnwatch.model import RouterAwsView
+
+T = TypeVar("T")
+
+_THROTTLE_CODES = frozenset(
+    {
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "SlowDown",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "Unavailable",
+    }
+)
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    endpoint_url: str | None
+    connect_timeout: float
+    read_timeout: float
+    max_attempts: int
+    retry_backoff: float
+    max_concurrency: int
+
+
+class AwsCallFailed(TemporaryError):
+    """An AWS call failed after its retries (throttling, 5xx, network)."""
+
+
+class AwsAccessDenied(PermanentError):
+    """AWS refused the call: credentials or IAM policy."""
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        return code in _THROTTLE_CODES or status >= 500
+    return isinstance(
+        exc,
+        botocore.exceptions.ConnectionError
+        | botocore.exceptions.HTTPClientError
+        | botocore.parsers.ResponseParserError,
+    )
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line reason without request ids or credentials."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        op = getattr(exc, "operation_name", "call")
+        return f"{op}: {err.get('Code', 'error')}: {err.get('Message', '')}".strip()
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class AwsClient:
+    """boto3 behind a bounded thread pool; one EC2 client per region, reused."""
+
+    def __init__(self, settings: AwsSettings, *, session: boto3.session.Session | None = None):
+        self._settings = settings
+        self._session = session or boto3.session.Session()
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.max_concurrency, thread_name_prefix="vpnwatch-aws"
+        )
+        self._botocore_config = botocore.config.Config(
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            retries={"total_max_attempts": 1, "mode": "standard"},  # tenacity retries instead
+            max_pool_connections=settings.max_concurrency,
+            user_agent_extra="vpnwatch",
+        )
+
+    def client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = self._session.client(
+                service,  # type: ignore[call-overload]
+                region_name=region,
+                endpoint_url=self._settings.endpoint_url,
+                config=self._botocore_config,
+            )
+        return self._clients[key]
+
+    def _retrying(self) -> _Retrying:
+        def _final(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            assert exc is not None
+            raise AwsCallFailed(describe_error(exc)) from None
+
+        return _Retrying(
+            stop=stop_after_attempt(self._settings.max_attempts),
+            wait=wait_exponential(
+                multiplier=self._settings.retry_backoff / 2, max=self._settings.retry_backoff
+            ),
+            retry=retry_if_exception(_is_transient),
+            retry_error_callback=_final,
+            reraise=True,
+        )
+
+    def call_sync(self, service: str, region: str, operation: str, **kwargs: Any) -> Any:
+        """One API call with the retry budget; raises AwsCallFailed / AwsAccessDenied."""
+        method = getattr(self.client(service, region), operation)
+        try:
+            return self._retrying()(method, **kwargs)
+        except botocore.exceptions.ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in (
+                "AuthFailure",
+                "UnauthorizedOperation",
+                "AccessDenied",
+                "InvalidClientTokenId",
+            ):
+                raise AwsAccessDenied(describe_error(exc)) from None
+            raise
+        except botocore.exceptions.BotoCoreError as exc:
+            raise AwsCallFailed(describe_error(exc)) from None
+
+    async def call(self, service: str, region: str, operation: str, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        fn = functools.partial(self.call_sync, service, region, operation, **kwargs)
+        return await loop.run_in_executor(self._pool, fn)
+
+    async def _paged(
+        self, region: str, operation: str, key: str, **kwargs: Any
+    ) -> list[Mapping[str, Any]]:
+        items: list[Mapping[str, Any]] = []
+        token: str | None = None
+        while True:
+            args = dict(kwargs)
+            if token:
+                args["NextToken"] = token
+            page = await self.call("ec2", region, operation, **args)
+            items.extend(_flatten(page, key))
+            token = page.get("NextToken")
+            if not token:
+                return items
+
+    async def fetch_region(
+        self, region: str, selectors: Sequence[RouterSelector]
+    ) -> dict[str, RouterAwsView]:
+        """Everything one region's routers need, in five calls at most, concurrently."""
+        ids = sorted({s.instance_id for s in selectors if s.instance_id})
+        instance_calls = []
+        if ids:
+            instance_calls.append(
+                self._paged(
+                    region,
+                    "describe_instances",
+                    "Instances",
+                    Filters=[{"Name": "instance-id", "Values": ids}],
+                )
+            )
+        for sel in selectors:
+            if sel.tags:
+                filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in sorted(sel.tags.items())]
+                instance_calls.append(
+                    self._paged(region, "describe_instances", "Instances", Filters=filters)
+                )
+
+        async def instances_and_status() -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+            batches = await asyncio.gather(*instance_calls)
+            seen: dict[str, Mapping[str, Any]] = {}
+            for batch in batches:
+                for item in batch:
+                    seen[str(item.get("InstanceId"))] = item
+            statuses: list[Mapping[str, Any]] = []
+            if seen:
+                statuses = await self._paged(
+                    region,
+                    "describe_instance_status",
+                    "InstanceStatuses",
+                    InstanceIds=sorted(seen),
+                    IncludeAllInstances=True,
+                )
+            return list(seen.values()), statuses
+
+        (instances, statuses), addresses, cgws, vpns = await asyncio.gather(
+            instances_and_status(),
+            self.call("ec2", region, "describe_addresses"),
+            self.call("ec2", region, "describe_customer_gateways"),
+            self.call("ec2", region, "describe_vpn_connections"),
+        )
+        return discover(
+            selectors,
+            RegionResponses(
+                instances=instances,
+                statuses=statuses,
+                addresses=addresses.get("Addresses", []),
+                customer_gateways=cgws.get("CustomerGateways", []),
+                vpn_connections=vpns.get("VpnConnections", []),
+            ),
+        )
+
+    async def observe(self, selectors: Sequence[RouterSelector]) -> ObservedAws:
+        """All regions concurrently. A failed region → its routers' views carry the error."""
+        by_region: dict[str, list[RouterSelector]] = {}
+        for sel in selectors:
+            by_region.setdefault(sel.region, []).append(sel)
+        regions = sorted(by_region)
+        results = await asyncio.gather(
+            *(self.fetch_region(r, by_region[r]) for r in regions), return_exceptions=True
+        )
+        views: dict[str, RouterAwsView] = {}
+        errors: list[tuple[str, str]] = []
+        for region, result in zip(regions, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                reason = _region_error(region, result)
+                errors.append(("parse" if isinstance(result, ParseError) else "aws", reason))
+                for sel in by_region[region]:
+                    views[sel.name] = RouterAwsView(sel.name, region, None, None, (), error=reason)
+            else:
+                views.update(result)
+        return ObservedAws(views=views, errors=tuple(errors))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _region_error(region: str, exc: Exception) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
+        return f"aws {region}: {describe_error(exc)}"
+    return f"aws {region}: {exc}"
+
+
+def _flatten(page: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    if key == "Instances":  # DescribeInstances nests instances in reservations
+        return [i for r in page.get("Reservations", []) for i in r.get("Instances", [])]
+    items: list[Mapping[str, Any]] = page.get(key, [])
+    return items
+
+
+def make_client(settings: AwsSettings) -> AwsClient:
+    return AwsClient(settings)
+
+
+Factory = Callable[[AwsSettings], AwsClient]

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vpnwatch.config import load_config, parse_config, redacted
+from vpnwatch.errors import ConfigError
+
+GOOD = """
+aws: {region: us-east-1}
+ssh: {key_file: ssh/id, known_hosts: ssh/known_hosts}
+sites:
+  - name: hub
+    role: hub
+    routers:
+      - {name: hub-r1, instance_id: i-0123456789abcdef0}
+      - {name: hub-r2, tags: {Name: hub-r2}}
+"""
+
+
+def problems(text: str, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, environ=environ or {})
+    return info.value.problems
+
+
+def test_good_config_parses_with_defaults() -> None:
+    config = parse_config(GOOD, environ={})
+    assert [r.name for r in config.sites[0].routers] == ["hub-r1", "hub-r2"]
+    assert config.health.interval == 5.0
+    assert config.regions == ("us-east-1",)
+
+
+def test_every_error_is_reported_at_once_with_its_path() -> None:
+    text = """
+aws: {region: us-east-1, read_timout: 3}
+ssh: {key_file: k, known_hosts: h, port: "twenty-two"}
+sites:
+  - name: hub
+    role: middle
+    routers:
+      - {name: hub-r1}
+health: {interval: fast}
+"""
+    found = problems(text)
+    joined = "\n".join(found)
+    assert "aws.read_timout: unknown key" in joined
+    assert "ssh.port:" in joined
+    assert "sites[0].role:" in joined
+    assert "sites[0].routers[0]: give exactly one of instance_id or tags" in joined
+    assert "health.interval:" in joined
+    assert len(found) >= 5
+
+
+def test_missing_keys_are_named() -> None:
+    assert any(
+        p.startswith("sites: required key is missing") for p in problems("ssh: {enabled: false}")
+    )
+    assert any(p.startswith("ssh: required key") for p in problems("sites: []"))
+
+
+def test_retry_budget_must_fit_in_the_interval() -> None:
+    text = GOOD + "health: {interval: 2}\n" + "aws: {read_timeout: 5, max_attempts: 3}\n"
+    # a duplicate top-level key in YAML: the last one wins, which is what we want here
+    found = problems(text)
+    assert any("aws retries do not fit in the poll interval" in p for p in found), found
+
+
+def test_ambiguous_and_empty_selectors_are_refused() -> None:
+    text = GOOD.replace("tags: {Name: hub-r2}", "tags: {}")
+    assert any("tags must be a non-empty map" in p for p in problems(text))
+    text = GOOD.replace(
+        "{name: hub-r2, tags: {Name: hub-r2}}",
+        "{name: hub-r2, instance_id: i-0123456789abcdef1, tags: {a: b}}",
+    )
+    assert any("exactly one of instance_id or tags" in p for p in problems(text))
+
+
+def test_duplicate_router_names() -> None:
+    text = GOOD.replace("name: hub-r2", "name: hub-r1")
+    assert any("router name 'hub-r1' is used twice" in p for p in problems(text))
+
+
+def test_environment_overrides() -> None:
+    config = parse_config(
+        GOOD,
+        environ={
+            "VPNWATCH_HEALTH__INTERVAL": "20",
+            "VPNWATCH_AWS__ENDPOINT_URL": "http://127.0.0.1:5000",
+        },
+    )
+    assert config.health.interval == 20
+    assert config.aws.endpoint_url == "http://127.0.0.1:5000"
+    assert any(
+        "health.interval" in p for p in problems(GOOD, {"VPNWATCH_HEALTH__INTERVAL": "soon"})
+    )
+
+
+def test_not_yaml_and_not_a_mapping() -> None:
+    assert "not valid YAML at line" in problems("a: [b\n")[0]
+    assert "top level must be a mapping" in problems("- a\n- b\n")[0]
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "vpnwatch.yaml"
+    path.write_text(GOOD)
+    config = load_config(path, environ={})
+    assert config.ssh.key_file == tmp_path / "ssh/id"
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_redaction_masks_secrets_in_urls() -> None:
+    config = parse_config(
+        GOOD, environ={"VPNWATCH_AWS__ENDPOINT_URL": "http://user:hunter2@127.0.0.1:1"}
+    )
+    assert "hunter2" not in str(redacted(config))
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vpnwatch", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_validate_config_cli(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    ok = run_cli("validate-config", str(good))
+    assert ok.returncode == 0, ok.stderr
+    assert "1 sites, 2 routers" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("role: hub", "role: hubb").replace("aws: {", "aws: {foo: 1, "))
+    result = run_cli("validate-config", str(bad))
+    assert result.returncode == 2
+    assert "sites[0].role" in result.stderr and "aws.foo: unknown key" in result.stderr
+    missing = run_cli("validate-config", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_example_config_is_valid() -> None:
+    example = Path(__file__).parents[2] / "config.example.yaml"
+    config = load_config(example, environ={})
+    assert config.sites

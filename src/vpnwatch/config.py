@@ -120,6 +120,87 @@ class HealthConfig(_Strict):
     flap_window_seconds: float = Field(900.0, gt=0)
 
 
+class S3BackupConfig(_Strict):
+    bucket: str = Field(min_length=3, max_length=63)
+    prefix: str = "vpnwatch/"
+    kms_key_id: str | None = None  # SSE-KMS key id or ARN; None = the bucket's default
+    region: str | None = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+class BackupConfig(_Strict):
+    enabled: bool = True
+    interval: float = Field(3600.0, ge=60)
+    store: Literal["dir", "s3"] = "dir"
+    directory: Path | None = None  # default: <state_dir>/backups
+    keep: int = Field(30, ge=1, le=10_000)
+    strip_sections: list[str] = Field(
+        default_factory=lambda: ["interfaces ethernet eth0", "service", "system"]
+    )
+    s3: S3BackupConfig | None = None
+
+    @model_validator(mode="after")
+    def _s3_needs_bucket(self) -> Self:
+        if self.store == "s3" and self.s3 is None:
+            raise ValueError(
+                "backup.store is s3 but backup.s3 (bucket, prefix, kms_key_id) is missing"
+            )
+        return self
+
+
+class BreakerConfig(_Strict):
+    max_replacements_per_router_per_day: int = Field(2, ge=1)
+    max_replacements_per_fleet_per_hour: int = Field(2, ge=1)
+    max_flaps: int = Field(5, ge=1)
+
+
+class HealTimeouts(_Strict):
+    terminate: float = Field(600.0, gt=0)
+    launch: float = Field(300.0, gt=0)
+    ssh: float = Field(600.0, gt=0)
+    console: float = Field(600.0, gt=0)
+    verify: float = Field(300.0, gt=0)
+    poll: float = Field(2.0, gt=0)
+
+
+_ACTION = Literal["reset-bgp", "restart-vpn", "reboot", "replace"]
+_KIND = Literal["bgp-ipsec-down", "unreachable"]
+
+
+def _default_ladder() -> dict[_KIND, list[_ACTION]]:
+    return {
+        "bgp-ipsec-down": ["reset-bgp", "restart-vpn", "reboot", "replace"],
+        "unreachable": ["reboot", "replace"],
+    }
+
+
+class HealConfig(_Strict):
+    enabled: bool = True
+    dry_run: bool = True  # start safe: log "would have ..." until an operator turns it off
+    paused: bool = False
+    pause_file: Path | None = None  # default: <state_dir>/PAUSE; present = paused
+    strategy: Literal["same-ip", "eni"] = "same-ip"
+    ladder: dict[_KIND, list[_ACTION]] = Field(default_factory=_default_ladder)
+    verify_window: float = Field(60.0, ge=0)
+    cooldown: float = Field(600.0, ge=0)
+    max_concurrent_heals: int = Field(1, ge=1)
+    breaker: BreakerConfig = BreakerConfig()
+    timeouts: HealTimeouts = HealTimeouts()
+    audit_file: Path | None = None  # default: <state_dir>/audit.jsonl
+
+    @field_validator("ladder")
+    @classmethod
+    def _ladder_escalates(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        order = ["reset-bgp", "restart-vpn", "reboot", "replace"]
+        for kind, steps in value.items():
+            idx = [order.index(s) for s in steps]
+            if idx != sorted(set(idx)):
+                raise ValueError(
+                    f"ladder {kind}: steps must escalate without repeats "
+                    f"(order: {', '.join(order)})"
+                )
+        return value
+
+
 class MetricsConfig(_Strict):
     listen: str = "127.0.0.1:9810"
 
@@ -151,9 +232,23 @@ class Config(_Strict):
     ssh: SshConfig
     sites: list[SiteConfig] = Field(min_length=1)
     health: HealthConfig = HealthConfig()
+    heal: HealConfig = HealConfig()
+    backup: BackupConfig = BackupConfig()
     metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
     state_dir: Path = Path("/var/lib/vpnwatch")
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.backup.directory or self.state_dir / "backups"
+
+    @property
+    def pause_file(self) -> Path:
+        return self.heal.pause_file or self.state_dir / "PAUSE"
+
+    @property
+    def audit_file(self) -> Path:
+        return self.heal.audit_file or self.state_dir / "audit.jsonl"
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Self:
@@ -293,6 +388,19 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     state = fix(config.state_dir)
     if state is not None:
         updates["state_dir"] = state
+    heal_updates = {
+        k: v
+        for k, v in (
+            ("pause_file", fix(config.heal.pause_file)),
+            ("audit_file", fix(config.heal.audit_file)),
+        )
+        if v is not None
+    }
+    if heal_updates:
+        updates["heal"] = config.heal.model_copy(update=heal_updates)
+    backup_dir = fix(config.backup.directory)
+    if backup_dir is not None:
+        updates["backup"] = config.backup.model_copy(update={"directory": backup_dir})
     return config.model_copy(update=updates) if updates else config
 
 

@@ -1,9 +1,11 @@
-"""Wiring: real adapters + daemon + metrics server. The only place that builds adapters."""
+"""Wiring: real adapters + daemon + healing + metrics server. The only place that builds them."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,12 +13,23 @@ from prometheus_client import CollectorRegistry
 
 from vpnwatch import __version__
 from vpnwatch.adapters.aws import AwsClient, AwsSettings
+from vpnwatch.adapters.ec2_actions import Ec2Actions
+from vpnwatch.adapters.vyos import RouterEndpoint, SshSettings, VyosClient
 from vpnwatch.config import Config, redacted
 from vpnwatch.daemon import Daemon, install_signal_handlers
+from vpnwatch.discovery import RouterSelector
+from vpnwatch.heal.audit import AuditLog
+from vpnwatch.heal.executor import HealExecutor, HealTarget
+from vpnwatch.heal.gate import MutationGate
+from vpnwatch.heal.progress import ProgressStore
+from vpnwatch.heal.replace import Backups, Timeouts
+from vpnwatch.healing import HealController
+from vpnwatch.health import assess
 from vpnwatch.httpserver import MetricsServer
 from vpnwatch.metrics import ControlState, CycleResult, Metrics
-from vpnwatch.model import RouterAwsView, RouterSshView
-from vpnwatch.observe import RouterObserver, SshTarget
+from vpnwatch.model import Health, RouterAwsView, RouterSshView, SshErrorKind
+from vpnwatch.observe import RouterPlan, SshTarget, observe_once, plan_routers
+from vpnwatch.statefiles import FleetState
 
 
 def aws_settings(config: Config) -> AwsSettings:
@@ -31,31 +44,35 @@ def aws_settings(config: Config) -> AwsSettings:
     )
 
 
-class SshRouterObserver:
-    """Adapts the VyOS adapter to the observer protocol (default host: the router's EIP)."""
-
-    def __init__(self, config: Config) -> None:
-        from vpnwatch.adapters.vyos import SshSettings, VyosClient
-
-        s = config.ssh
-        assert s.key_file is not None and s.known_hosts is not None  # enforced by the config
-        self.client = VyosClient(
-            SshSettings(
-                user=s.user,
-                key_file=s.key_file,
-                known_hosts=s.known_hosts,
-                connect_timeout=s.connect_timeout,
-                command_timeout=s.command_timeout,
-                keepalive_interval=s.keepalive_interval,
-                max_concurrency=s.max_concurrency,
-                max_output_bytes=s.max_output_bytes,
-            )
+def vyos_client(config: Config) -> VyosClient:
+    s = config.ssh
+    assert s.key_file is not None and s.known_hosts is not None  # enforced by the config
+    return VyosClient(
+        SshSettings(
+            user=s.user,
+            key_file=s.key_file,
+            known_hosts=s.known_hosts,
+            connect_timeout=s.connect_timeout,
+            command_timeout=s.command_timeout,
+            keepalive_interval=s.keepalive_interval,
+            max_concurrency=s.max_concurrency,
+            max_output_bytes=s.max_output_bytes,
         )
+    )
+
+
+class SshRouterObserver:
+    """Adapts the VyOS adapter to the observer protocol (default host: the router's EIP).
+
+    A router relaunched by a heal is reached with the host key verified against its console
+    output (kept in the fleet state), not with the stale known_hosts entry.
+    """
+
+    def __init__(self, client: VyosClient, fleet: FleetState) -> None:
+        self.client = client
+        self._fleet = fleet
 
     async def observe_router(self, target: SshTarget, aws: RouterAwsView) -> RouterSshView:
-        from vpnwatch.adapters.vyos import RouterEndpoint
-        from vpnwatch.model import SshErrorKind
-
         host = target.host or aws.elastic_ip
         if host is None:
             return RouterSshView(
@@ -64,9 +81,11 @@ class SshRouterObserver:
                 error="no ssh_host and no EIP known",
                 error_kind=SshErrorKind.UNREACHABLE,
             )
-        view: RouterSshView = await self.client.observe(
-            RouterEndpoint(target.name, host, target.port)
+        key = self._fleet.host_keys.get(target.name)
+        endpoint = RouterEndpoint(
+            target.name, host, target.port, trusted_host_keys=(key,) if key else ()
         )
+        view: RouterSshView = await self.client.observe(endpoint)
         return view
 
     async def close(self) -> None:
@@ -79,30 +98,114 @@ class Runtime:
     aws: AwsClient
     routers: SshRouterObserver | None
     registry: CollectorRegistry
+    control: ControlState
 
     async def close(self) -> None:
+        controller = self.daemon.controller
+        if controller is not None and controller.executor is not None:
+            await controller.executor.close()
         if self.routers is not None:
             await self.routers.close()
         self.aws.close()
 
 
+def _count(control: ControlState) -> Callable[[str, str, str], None]:
+    def on_result(router: str, action: str, result: str) -> None:
+        key = (router, action, result)
+        control.actions[key] = control.actions.get(key, 0) + 1
+        if result == "failure":
+            control.heal_failures[router] = control.heal_failures.get(router, 0) + 1
+
+    return on_result
+
+
 def build_runtime(
-    config: Config, log: Any, *, registry: CollectorRegistry | None = None
+    config: Config,
+    log: Any,
+    *,
+    registry: CollectorRegistry | None = None,
+    backups: Backups | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Runtime:
     registry = registry or CollectorRegistry()
-    control = ControlState()
+    control = ControlState(dry_run=config.heal.dry_run)
     aws = AwsClient(aws_settings(config))
-    routers = SshRouterObserver(config) if config.ssh.enabled else None
+    fleet = FleetState(config.state_dir)
+    client = vyos_client(config) if config.ssh.enabled else None
+    routers = SshRouterObserver(client, fleet) if client is not None else None
     holder: dict[str, Daemon] = {}
 
     def latest() -> CycleResult | None:
         return holder["d"].latest if "d" in holder else None
 
+    def plans() -> tuple[RouterPlan, ...]:
+        return plan_routers(config, fleet.instances)
+
     metrics = Metrics(registry, latest, control)
-    observer: RouterObserver | None = routers
-    daemon = Daemon(config, aws=aws, routers=observer, metrics=metrics, control=control, log=log)
+    executor = None
+    if config.heal.enabled and client is not None and routers is not None:
+        min_prefixes = {r.name: s.expect.min_prefixes for s in config.sites for r in s.routers}
+        site_of = {r.name: (s.name, s.role) for s in config.sites for r in s.routers}
+        observer = routers
+
+        async def verify(target: HealTarget, new_id: str) -> tuple[bool, str]:
+            site, role = site_of[target.router]
+            plan = RouterPlan(
+                target.router,
+                site,
+                role,
+                RouterSelector(target.router, target.region, new_id, None),
+                SshTarget(target.router, target.ssh_host, target.ssh_port),
+            )
+            snap = await observe_once([plan], aws, observer, clock=clock)
+            verdict = assess(snap.routers[0], min_prefixes[target.router])
+            return verdict.health is Health.HEALTHY, verdict.reason
+
+        gate = MutationGate(
+            dry_run=lambda: config.heal.dry_run,
+            is_leader=lambda: control.leader,
+            audit=AuditLog(config.audit_file, clock),
+            log=log,
+        )
+        t = config.heal.timeouts
+        executor = HealExecutor(
+            gate=gate,
+            store=ProgressStore(config.state_dir),
+            fleet=fleet,
+            ec2_for=lambda region: Ec2Actions(aws, region),
+            vyos=client,
+            backups=backups or _NoBackups(),
+            verify=verify,
+            strategy=config.heal.strategy,
+            timeouts=Timeouts(t.terminate, t.launch, t.ssh, t.console, t.verify, t.poll),
+            managed_tag=(config.managed_tag.key, config.managed_tag.value),
+            log=log,
+            on_result=_count(control),
+            clock=clock,
+        )
+    controller = HealController(
+        config, executor=executor, backups=backups, control=control, log=log, clock=clock
+    )
+    daemon = Daemon(
+        config,
+        aws=aws,
+        routers=routers,
+        metrics=metrics,
+        control=control,
+        log=log,
+        clock=clock,
+        controller=controller,
+        plans=plans,
+    )
     holder["d"] = daemon
-    return Runtime(daemon, aws, routers, registry)
+    return Runtime(daemon, aws, routers, registry, control)
+
+
+class _NoBackups:
+    """Until backups are configured there is nothing to restore: replacement is refused."""
+
+    def latest_valid_backup(self, router: str) -> tuple[str, str] | None:
+        return None
 
 
 async def run_daemon(config: Config, log: Any) -> int:
@@ -116,7 +219,8 @@ async def run_daemon(config: Config, log: Any) -> int:
         ready=runtime.daemon.ready,
     )
     stop = asyncio.Event()
-    install_signal_handlers(stop)
+    controller = runtime.daemon.controller
+    install_signal_handlers(stop, controller.toggle_pause if controller else None)
     try:
         await server.start()
         log.info("metrics listening", listen=f"{config.metrics.host}:{server.port}")
@@ -130,6 +234,7 @@ async def run_daemon(config: Config, log: Any) -> int:
 
 async def check_once(config: Config, log: Any) -> CycleResult:
     runtime = build_runtime(config, log)
+    runtime.daemon.controller = None  # `check` only observes, never acts
     try:
         return await runtime.daemon.run_cycle()
     finally:

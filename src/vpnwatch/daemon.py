@@ -7,9 +7,11 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from vpnwatch.config import Config
+from vpnwatch.healing import HealController
 from vpnwatch.health import HealthSettings, RouterHistory, evaluate, tunnel_verdicts
 from vpnwatch.metrics import ControlState, CycleResult, Metrics
 from vpnwatch.model import RouterAwsView, RouterObservation, Snapshot
@@ -39,6 +41,8 @@ class Daemon:
         log: Any,
         clock: Callable[[], float] = time.time,
         notifier: Notifier | None = None,
+        controller: HealController | None = None,
+        plans: Callable[[], tuple[RouterPlan, ...]] | None = None,
     ) -> None:
         self.config = config
         self._aws = aws
@@ -48,7 +52,9 @@ class Daemon:
         self._log = log
         self._clock = clock
         self._notifier = notifier or Notifier(socket_path="")
-        self._plans: tuple[RouterPlan, ...] = plan_routers(config)
+        self._plans_provider = plans or (lambda: plan_routers(config))
+        self._plans: tuple[RouterPlan, ...] = self._plans_provider()
+        self.controller = controller
         self._settings = health_settings(config)
         self._histories: dict[str, RouterHistory] = {}
         self.latest: CycleResult | None = None
@@ -89,6 +95,7 @@ class Daemon:
             )
 
     async def run_cycle(self) -> CycleResult:
+        self._plans = self._plans_provider()  # a heal may have moved a router to a new instance
         snapshot = await self._observe()
         now = self._clock()
         verdicts, self._histories = evaluate(snapshot, self._histories, now, self._settings)
@@ -100,6 +107,12 @@ class Daemon:
                 errors.append(({"parse": "parse", "host-key": "hostkey"}.get(kind, "ssh"), kind))
         reason = observation_reason(verdicts)
         result = CycleResult(snapshot, verdicts, tunnels, reason, finished_at=self._clock())
+        if self.controller is not None:
+            if self.cycles == 0:
+                for heal_id in self.controller.resume(result):
+                    self._log.warning("resumed unfinished heal", heal_id=heal_id)
+            reason = self.controller.step(result, reason).reason
+            result = replace(result, reason=reason)
         self.latest = result
         self.cycles += 1
         if self._metrics is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,12 +36,19 @@ class RouterPlan:
     ssh: SshTarget | None
 
 
-def plan_routers(config: Config) -> tuple[RouterPlan, ...]:
+def plan_routers(
+    config: Config, instance_overrides: Mapping[str, str] | None = None
+) -> tuple[RouterPlan, ...]:
+    """`instance_overrides`: routers replaced by a heal now live on another instance."""
+    overrides = instance_overrides or {}
     plans = []
     for site in config.sites:
         region = config.region_of(site)
         for router in site.routers:
-            selector = RouterSelector(router.name, region, router.instance_id, router.tags)
+            instance_id = router.instance_id
+            if instance_id is not None and router.name in overrides:
+                instance_id = overrides[router.name]
+            selector = RouterSelector(router.name, region, instance_id, router.tags)
             ssh = (
                 SshTarget(router.name, router.ssh_host, router.ssh_port or config.ssh.port)
                 if config.ssh.enabled

@@ -66,6 +66,14 @@ class AwsAccessDenied(PermanentError):
     """AWS refused the call: credentials or IAM policy."""
 
 
+class AwsApiError(PermanentError):
+    """AWS answered with an error that retrying now will not fix (the code says which)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, botocore.exceptions.ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
@@ -149,7 +157,7 @@ class AwsClient:
                 "InvalidClientTokenId",
             ):
                 raise AwsAccessDenied(describe_error(exc)) from None
-            raise
+            raise AwsApiError(code, describe_error(exc)) from None
         except botocore.exceptions.BotoCoreError as exc:
             raise AwsCallFailed(describe_error(exc)) from None
 

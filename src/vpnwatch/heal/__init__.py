@@ -1,0 +1,1 @@
+"""Healing: soft fixes and crash-safe instance replacement (DESIGN §4, §5)."""

@@ -1,0 +1,66 @@
+"""The one checkpoint every mutation passes: dry-run, leader check, audit, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from vpnwatch.errors import PermanentError
+from vpnwatch.heal.audit import AuditLog
+
+T = TypeVar("T")
+
+
+class NotLeader(PermanentError):
+    """This replica lost the leader lock: it must not mutate anything."""
+
+
+class MutationGate:
+    def __init__(
+        self,
+        *,
+        dry_run: Callable[[], bool],
+        is_leader: Callable[[], bool],
+        audit: AuditLog,
+        log: Any,
+        on_would_have: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self._dry_run = dry_run
+        self._is_leader = is_leader
+        self._audit = audit
+        self._log = log
+        self._on_would_have = on_would_have
+
+    @property
+    def dry_run(self) -> bool:
+        return self._dry_run()
+
+    async def mutate(
+        self,
+        *,
+        heal_id: str,
+        router: str,
+        action: str,
+        step: str,
+        description: str,
+        call: Callable[[], Awaitable[T]],
+    ) -> T | None:
+        """Run `call` unless in dry-run (then log "would have …" and return None)."""
+        common = {"heal_id": heal_id, "router": router, "action": action, "step": step}
+        if self._dry_run():
+            self._log.info("would have " + description, **common, dry_run=True)
+            self._audit.record(**common, result="would have " + description, dry_run=True)
+            if self._on_would_have is not None:
+                self._on_would_have(router, action)
+            return None
+        if not self._is_leader():  # checked right before every mutating call
+            self._audit.record(**common, result="refused: not leader", dry_run=False)
+            raise NotLeader(f"not the leader: refusing to {description}")
+        try:
+            result = await call()
+        except Exception as exc:
+            self._audit.record(**common, result=f"failed: {exc}", dry_run=False)
+            raise
+        self._audit.record(**common, result="done: " + description, dry_run=False)
+        self._log.info(description, **common)
+        return result

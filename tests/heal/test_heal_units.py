@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from vpnwatch.heal.audit import AuditLog, read_audit
+from vpnwatch.heal.gate import MutationGate, NotLeader
+from vpnwatch.heal.progress import HealRecord, ProgressStore, make_heal_id
+from vpnwatch.healing import load_guards, save_guards
+from vpnwatch.logs import get_logger
+from vpnwatch.policy import Episode, GuardState
+from vpnwatch.statefiles import FleetState
+
+
+def gate(
+    tmp_path: Path, *, dry_run: bool, leader: bool = True
+) -> tuple[MutationGate, Path, list[tuple[str, str]]]:
+    path = tmp_path / "audit.jsonl"
+    seen: list[tuple[str, str]] = []
+    g = MutationGate(
+        dry_run=lambda: dry_run,
+        is_leader=lambda: leader,
+        audit=AuditLog(path, clock=lambda: 123.0),
+        log=get_logger("test"),
+        on_would_have=lambda r, a: seen.append((r, a)),
+    )
+    return g, path, seen
+
+
+async def test_dry_run_logs_would_have_and_never_calls(tmp_path: Path) -> None:
+    g, path, seen = gate(tmp_path, dry_run=True)
+    calls: list[str] = []
+
+    async def call() -> str:
+        calls.append("x")
+        return "done"
+
+    with capture_logs() as logs:
+        result = await g.mutate(
+            heal_id="h1",
+            router="r1",
+            action="reboot",
+            step="reboot",
+            description="reboot i-1 (r1)",
+            call=call,
+        )
+    assert result is None and calls == []
+    assert logs[0]["event"] == "would have reboot i-1 (r1)" and logs[0]["dry_run"] is True
+    (entry,) = read_audit(path)
+    assert entry == {
+        "time": 123.0,
+        "heal_id": "h1",
+        "router": "r1",
+        "action": "reboot",
+        "step": "reboot",
+        "result": "would have reboot i-1 (r1)",
+        "dry_run": True,
+    }
+    assert seen == [("r1", "reboot")]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_live_mutation_is_audited_and_failures_too(tmp_path: Path) -> None:
+    g, path, _ = gate(tmp_path, dry_run=False)
+
+    async def ok() -> str:
+        return "i-2"
+
+    async def boom() -> None:
+        raise RuntimeError("InvalidIPAddress.InUse")
+
+    assert (
+        await g.mutate(
+            heal_id="h", router="r", action="replace", step="launch", description="launch", call=ok
+        )
+        == "i-2"
+    )
+    with pytest.raises(RuntimeError):
+        await g.mutate(
+            heal_id="h",
+            router="r",
+            action="replace",
+            step="launch",
+            description="launch",
+            call=boom,
+        )
+    results = [e["result"] for e in read_audit(path)]
+    assert results == ["done: launch", "failed: InvalidIPAddress.InUse"]
+
+
+async def test_not_leader_refuses_every_mutation(tmp_path: Path) -> None:
+    g, path, _ = gate(tmp_path, dry_run=False, leader=False)
+    called = []
+
+    async def call() -> None:
+        called.append(1)
+
+    with pytest.raises(NotLeader):
+        await g.mutate(
+            heal_id="h", router="r", action="reboot", step="reboot", description="reboot", call=call
+        )
+    assert not called and read_audit(path)[0]["result"] == "refused: not leader"
+
+
+def test_progress_round_trips_and_lists_unfinished(tmp_path: Path) -> None:
+    store = ProgressStore(tmp_path)
+    record = HealRecord(
+        make_heal_id("r1", "replace", 1000.7), "r1", "replace", "same-ip", 1000.7, False, "i-1"
+    )
+    store.save(record.done("capture", launch_spec={"image_id": "ami-1"}))
+    store.save(HealRecord("r2-reboot-1", "r2", "reboot", "-", 1.0, False, "i-2", status="done"))
+    (loaded,) = store.unfinished()
+    assert loaded.heal_id == "r1-replace-1000" and loaded.steps_done == ("capture",)
+    assert loaded.launch_spec == {"image_id": "ami-1"}
+    assert loaded.client_token == record.client_token and len(loaded.client_token) <= 64
+    assert (
+        HealRecord("other", "r1", "replace", "same-ip", 0, False, None).client_token
+        != record.client_token
+    )
+
+
+def test_guards_and_fleet_state_persist(tmp_path: Path) -> None:
+    state = GuardState(
+        breaker_open=True,
+        breaker_reason="r1 flapped 5 times",
+        episodes={"r1": Episode("reboot", 10.0, 5.0)},
+        cooldown_until={"r2": 99.0},
+        replacements=(("r1", 1.0),),
+    )
+    save_guards(tmp_path / "guards.json", state)
+    loaded = load_guards(tmp_path / "guards.json")
+    assert loaded.breaker_open and loaded.episodes == state.episodes
+    assert loaded.replacements == state.replacements and loaded.cooldown_until == {"r2": 99.0}
+    fleet = FleetState(tmp_path)
+    fleet.replaced("r1", "i-new", "ssh-ed25519 AAAA")
+    again = FleetState(tmp_path)
+    assert again.instances == {"r1": "i-new"} and again.host_keys == {"r1": "ssh-ed25519 AAAA"}
+    assert stat.S_IMODE((tmp_path / "fleet.json").stat().st_mode) == 0o600

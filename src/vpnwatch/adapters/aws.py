@@ -26,6 +26,7 @@ from tenacity import (
 )
 from tenacity import Retrying as _Retrying
 
+from vpnwatch.config import is_loopback_url
 from vpnwatch.discovery import ObservedAws, RegionResponses, RouterSelector, discover
 from vpnwatch.errors import ParseError, PermanentError, TemporaryError
 from vpnwatch.model import RouterAwsView
@@ -103,7 +104,7 @@ class AwsClient:
 
     def __init__(self, settings: AwsSettings, *, session: boto3.session.Session | None = None):
         self._settings = settings
-        self._session = session or boto3.session.Session()
+        self._session = session or _session_for(settings.endpoint_url)
         self._clients: dict[tuple[str, str], Any] = {}
         self._pool = ThreadPoolExecutor(
             max_workers=settings.max_concurrency, thread_name_prefix="vpnwatch-aws"
@@ -275,6 +276,16 @@ def _flatten(page: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
         return [i for r in page.get("Reservations", []) for i in r.get("Instances", [])]
     items: list[Mapping[str, Any]] = page.get(key, [])
     return items
+
+
+def _session_for(endpoint_url: str | None) -> boto3.session.Session:
+    """A loopback emulator needs no real credentials: never go looking for them there."""
+    session = boto3.session.Session()
+    if endpoint_url and is_loopback_url(endpoint_url) and session.get_credentials() is None:
+        return boto3.session.Session(
+            aws_access_key_id="emulator", aws_secret_access_key="emulator"  # noqa: S106
+        )
+    return session
 
 
 def make_client(settings: AwsSettings) -> AwsClient:

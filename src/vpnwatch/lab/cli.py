@@ -1,0 +1,209 @@
+"""`vpnwatch lab serve|state|aws-fault|tunnel`: run the emulated world and poke at it.
+
+`serve` runs the world in this process; the other commands find it through `--config` (the
+config the world wrote) or its runtime record, and talk to its control API over loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from vpnwatch.lab.runtime import ControlClient, endpoint_from_config, the_running_world
+from vpnwatch.lab.safety import LabError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="the config the world wrote (its aws.endpoint_url is used); "
+        "default: the one running world's runtime record",
+    )
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vpnwatch lab",
+        description="The emulated world: moto-based AWS on loopback with the article's topology.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="start the world and run until SIGINT/SIGTERM")
+    p.add_argument(
+        "--write-config",
+        type=Path,
+        metavar="PATH",
+        help="where to write the vpnwatch config (default: STATE_DIR/vpnwatch.yaml)",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="the world's files (default: a temporary directory removed on exit)",
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to bind (default %(default)s)"
+    )
+    p.add_argument("--port", type=int, default=0, help="port to bind (default: any free port)")
+    p.add_argument(
+        "--metrics-listen",
+        default="127.0.0.1:9810",
+        metavar="HOST:PORT",
+        help="metrics.listen written into the config (default %(default)s)",
+    )
+    p.add_argument(
+        "--health-interval",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="health.interval written into the config (default %(default)s)",
+    )
+    p.add_argument(
+        "--detection-delay",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="how long AWS takes to notice a dead tunnel (default %(default)s)",
+    )
+
+    p = sub.add_parser("state", help="print the world's truth (instances, tunnels, faults)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_config_option(p)
+
+    p = sub.add_parser("aws-fault", help="make an AWS API action fail or slow down")
+    p.add_argument("action", metavar="ACTION", help="API action, e.g. DescribeVpnConnections")
+    p.add_argument("--code", help="error code, e.g. RequestLimitExceeded (omit for delay only)")
+    p.add_argument("--status", type=int, help="HTTP status (default: AWS's for the code)")
+    p.add_argument("--count", type=int, default=1, help="how many calls (-1 = until cleared)")
+    p.add_argument("--delay", type=float, default=0.0, metavar="S", help="added latency")
+    p.add_argument(
+        "--clear",
+        action="store_true",
+        help="remove the rules for ACTION instead (ACTION 'all' removes every rule)",
+    )
+    _add_config_option(p)
+
+    p = sub.add_parser("tunnel", help="force a tunnel UP or DOWN (auto: back to the routers)")
+    p.add_argument("vpn_id", metavar="VPN_ID")
+    p.add_argument("outside_ip", metavar="OUTSIDE_IP")
+    p.add_argument("status", choices=["up", "down", "auto"])
+    _add_config_option(p)
+    return parser
+
+
+def _client(config: Path | None) -> ControlClient:
+    url = endpoint_from_config(config) if config else the_running_world().endpoint_url
+    return ControlClient(url)
+
+
+def _print_table(state: dict[str, Any]) -> None:
+    rows = [("INSTANCE", "ROUTER", "STATE", "PRIVATE IP", "PUBLIC IP", "SRC/DST CHECK")]
+    for i in state.get("instances", []):
+        rows.append(
+            (
+                i["instance_id"],
+                i.get("router") or "-",
+                i["state"],
+                i["private_ip"] or "-",
+                i.get("public_ip") or "-",
+                str(i["source_dest_check"]).lower(),
+            )
+        )
+    rows.append(("", "", "", "", "", ""))
+    rows.append(("VPN CONNECTION", "CGW IP", "STATE", "TUNNEL", "STATUS", "OVERRIDE"))
+    for c in state.get("vpn_connections", []):
+        for t in c["tunnels"]:
+            rows.append(
+                (
+                    c["id"],
+                    c.get("customer_gateway_ip") or "-",
+                    c["state"],
+                    t["outside_ip"],
+                    str(t.get("status")),
+                    str(t.get("override", "-")).lower(),
+                )
+            )
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for f in state.get("faults", []):
+        print(
+            f"fault {f['id']}: {f['action']} code={f['code']} status={f['status']} "
+            f"count={f['count']} delay={f['delay']} hits={f['hits']}"
+        )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from vpnwatch.lab.world import LabWorld  # moto and boto3 load only here
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    own_dir = args.state_dir is None
+    state_dir = Path(tempfile.mkdtemp(prefix="vpnwatch-lab-")) if own_dir else args.state_dir
+    world = LabWorld(
+        state_dir,
+        config_path=args.write_config,
+        host=args.host,
+        port=args.port,
+        metrics_listen=args.metrics_listen,
+        health_interval=args.health_interval,
+        detection_delay=args.detection_delay,
+        publish_runtime=True,
+    )
+    try:
+        world.start()
+        print(world.ready_line(), flush=True)
+        while not stop.wait(1.0):
+            pass
+    finally:
+        world.stop()
+        if own_dir:
+            shutil.rmtree(state_dir, ignore_errors=True)
+    print("vpnwatch lab: stopped", flush=True)
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        return _serve(args)
+    client = _client(args.config)
+    if args.command == "state":
+        state = client.state()
+        if args.json:
+            print(json.dumps(state, indent=2, default=str))
+        else:
+            _print_table(state)
+    elif args.command == "aws-fault":
+        if args.clear:
+            cleared = client.clear_faults(None if args.action in ("all", "*") else args.action)
+            print(f"cleared {cleared} fault rule(s)")
+        else:
+            rule = client.add_fault(args.action, args.code, args.status, args.count, args.delay)
+            print(json.dumps(rule))
+    elif args.command == "tunnel":
+        status = None if args.status == "auto" else args.status.upper()
+        print(json.dumps(client.set_tunnel(args.vpn_id, args.outside_ip, status)))
+    return EXIT_OK
+
+
+def main(argv: list[str]) -> int:
+    args = _build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="vpnwatch lab: %(levelname)s %(message)s")
+    try:
+        return _run(args)
+    except LabError as exc:
+        print(f"vpnwatch lab: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR

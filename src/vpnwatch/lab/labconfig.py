@@ -1,0 +1,100 @@
+"""The vpnwatch config (YAML, /work/briefs/config-schema.md) that points the daemon at a lab world.
+
+Timeouts are tight because everything is on loopback and the health interval is short; they
+respect the config's rule that every retry of one call fits in one poll interval.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from vpnwatch.lab.tags import MANAGED_TAG
+
+if TYPE_CHECKING:
+    from vpnwatch.lab.topology import Topology
+
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9810"
+DEFAULT_HEALTH_INTERVAL = 2.0
+
+
+@dataclass(frozen=True)
+class SshSettings:
+    """How the daemon reaches the simulated routers (router name → (host, port))."""
+
+    key_file: Path
+    known_hosts: Path
+    endpoints: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    user: str = "vyos"
+
+
+def render_config(
+    topology: Topology,
+    endpoint_url: str,
+    *,
+    state_dir: Path,
+    metrics_listen: str = DEFAULT_METRICS_LISTEN,
+    health_interval: float = DEFAULT_HEALTH_INTERVAL,
+    ssh: SshSettings | None = None,
+) -> dict[str, Any]:
+    """The config as a mapping; ssh is disabled until simulated routers are given."""
+    sites = []
+    for site in topology.sites:
+        routers = []
+        for router in (r for r in topology.routers if r.site == site.name):
+            entry: dict[str, Any] = {"name": router.name, "instance_id": router.instance_id}
+            if ssh is not None and router.name in ssh.endpoints:
+                entry["ssh_host"], entry["ssh_port"] = ssh.endpoints[router.name]
+            routers.append(entry)
+        sites.append(
+            {
+                "name": site.name,
+                "role": site.role,
+                "expect": {"min_prefixes": 1},
+                "routers": routers,
+            }
+        )
+    ssh_dir = state_dir / "ssh"
+    return {
+        "aws": {
+            "region": topology.region,
+            "endpoint_url": endpoint_url,
+            "connect_timeout": 0.25,
+            "read_timeout": 0.6,
+            "max_attempts": 2,
+            "max_concurrency": 8,
+        },
+        "managed_tag": {"key": MANAGED_TAG[0], "value": MANAGED_TAG[1]},
+        "ssh": {
+            "enabled": ssh is not None,
+            "user": ssh.user if ssh else "vyos",
+            "key_file": str(ssh.key_file if ssh else ssh_dir / "id_ed25519"),
+            "known_hosts": str(ssh.known_hosts if ssh else ssh_dir / "known_hosts"),
+            "port": 22,
+            "connect_timeout": 0.8,
+            "command_timeout": 1.0,
+            "keepalive_interval": 10.0,
+            "max_concurrency": 64,
+        },
+        "sites": sites,
+        "health": {"interval": health_interval, "failures": 3, "min_failed_seconds": 6.0},
+        "metrics": {"listen": metrics_listen},
+        "logging": {"format": "auto", "level": "info"},
+        "state_dir": str(state_dir / "daemon"),
+    }
+
+
+def write_config(config: Mapping[str, Any], path: Path) -> Path:
+    """Write the YAML atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "# Written by `vpnwatch lab`: the daemon's view of the emulated world.\n"
+    text += yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=False)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -35,7 +35,7 @@ class BgpNeighbor:
     state: str  # "Established" or the router's own word(s): "Active", "Idle (Admin)", ...
     prefixes_received: int | None  # None unless Established
     uptime_seconds: int | None  # None unless Established
-    address_family: str | None  # e.g. "ipv4-unicast"; None when the output does not say
+    address_family: str | None  # "IPv4 Unicast" (text) or "ipv4Unicast" (FRR JSON); None if unsaid
     description: str | None
 
     @property

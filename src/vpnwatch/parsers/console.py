@@ -1,0 +1,188 @@
+"""SSH host keys printed by cloud-init on the EC2 console, and fingerprint helpers.
+
+cloud-init writes two blocks to the console (each line may carry a prefix such as `ec2: ` or
+`[   12.3] cloud-init[123]: `):
+
+    -----BEGIN SSH HOST KEY FINGERPRINTS-----
+    256 SHA256:vY8P... root@ip-10-0-0-1 (ED25519)        (older: MD5 aa:bb:...:ff)
+    -----END SSH HOST KEY FINGERPRINTS-----
+    -----BEGIN SSH HOST KEY KEYS-----
+    ssh-ed25519 AAAAC3Nza... root@ip-10-0-0-1
+    -----END SSH HOST KEY KEYS-----
+
+Only complete blocks count (the console log may start or stop mid-block), the last complete
+block of each kind wins (the latest boot), and the ci-info "Authorized keys" table is ignored:
+those are user keys. Every key blob is checked structurally, so a line cut short by the
+console is rejected instead of trusted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Iterator
+
+from vpnwatch.errors import ParseError
+from vpnwatch.model import ConsoleHostKeys
+
+_BEGIN_FP = "-----BEGIN SSH HOST KEY FINGERPRINTS-----"
+_END_FP = "-----END SSH HOST KEY FINGERPRINTS-----"
+_BEGIN_KEYS = "-----BEGIN SSH HOST KEY KEYS-----"
+_END_KEYS = "-----END SSH HOST KEY KEYS-----"
+
+_MD5_HEX = r"(?:[0-9a-fA-F]{2}:){15}[0-9a-fA-F]{2}"
+_FINGERPRINT_RE = re.compile(
+    r"(?:^|[\s:\]])(?P<bits>[0-9]+)\s+(?P<fp>(?:MD5:)?" + _MD5_HEX + r"|SHA256:[A-Za-z0-9+/]{43}=?)"
+    r"\s+(?:.*\s)?\((?P<type>[A-Z0-9]+)\)\s*$"
+)
+_KEY_TYPES = r"ssh-rsa|ssh-dss|ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-ed448"
+_KEY_RE = re.compile(
+    r"(?:^|[\s:\]])(?P<type>" + _KEY_TYPES + r")\s+(?P<blob>AAAA[A-Za-z0-9+/]+={0,2})(?:\s|$)"
+)
+# SSH wire format: number of length-prefixed strings/mpints each key type has.
+_KEY_FIELDS = {
+    "ssh-rsa": 3,
+    "ssh-dss": 5,
+    "ssh-ed25519": 2,
+    "ssh-ed448": 2,
+    "ecdsa-sha2-nistp256": 3,
+    "ecdsa-sha2-nistp384": 3,
+    "ecdsa-sha2-nistp521": 3,
+}
+_FINGERPRINT_TYPE = {
+    "ssh-rsa": "RSA",
+    "ssh-dss": "DSA",
+    "ssh-ed25519": "ED25519",
+    "ssh-ed448": "ED448",
+    "ecdsa-sha2-nistp256": "ECDSA",
+    "ecdsa-sha2-nistp384": "ECDSA",
+    "ecdsa-sha2-nistp521": "ECDSA",
+}
+
+
+def parse_console_host_keys(text: str) -> ConsoleHostKeys:
+    """Host key fingerprints and keys from EC2 console output; ParseError when there are none."""
+    lines = text.splitlines()
+    fingerprint_block = _last_block(lines, _BEGIN_FP, _END_FP)
+    keys_block = _last_block(lines, _BEGIN_KEYS, _END_KEYS)
+    if fingerprint_block is None and keys_block is None:
+        raise ParseError("no complete cloud-init SSH HOST KEY block in the console output")
+    fingerprints: dict[str, str] = {}
+    for line in fingerprint_block or []:
+        match = _FINGERPRINT_RE.search(line)
+        if match:
+            _put_once(fingerprints, match.group("type"), match.group("fp"), "fingerprint")
+    keys: dict[str, str] = {}
+    for line in keys_block or []:
+        match = _KEY_RE.search(line)
+        if match:
+            key_type, blob = match.group("type"), match.group("blob")
+            _check_key_blob(key_type, blob)
+            _put_once(keys, key_type, blob, "key")
+    if not fingerprints and not keys:
+        raise ParseError("SSH HOST KEY blocks hold no fingerprint or key line")
+    return ConsoleHostKeys(fingerprints=fingerprints, keys=keys)
+
+
+def _last_block(lines: list[str], begin: str, end: str) -> list[str] | None:
+    """Lines strictly between the last complete begin/end marker pair."""
+    found: list[str] | None = None
+    inside: list[str] | None = None
+    for line in lines:
+        if begin in line:
+            inside = []
+        elif end in line:
+            if inside is not None:
+                found = inside
+            inside = None
+        elif inside is not None:
+            inside.append(line)
+    return found
+
+
+def _put_once(target: dict[str, str], key: str, value: str, what: str) -> None:
+    if target.get(key, value) != value:
+        raise ParseError(f"two different {what}s for {key} in one block")
+    target[key] = value
+
+
+# ------------------------------------------------------------------ key blobs
+
+
+def _decode_blob(key_blob_b64: str) -> bytes:
+    text = "".join(key_blob_b64.split())
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ParseError("key blob is not valid base64") from None
+
+
+def _wire_strings(blob: bytes) -> Iterator[bytes]:
+    offset = 0
+    while offset < len(blob):
+        if offset + 4 > len(blob):
+            raise ParseError("key blob is truncated")
+        length = int.from_bytes(blob[offset : offset + 4], "big")
+        offset += 4
+        if offset + length > len(blob):
+            raise ParseError("key blob is truncated")
+        yield blob[offset : offset + length]
+        offset += length
+
+
+def _check_key_blob(key_type: str, blob_b64: str) -> None:
+    """The blob must decode to exactly the fields of its declared key type."""
+    fields = list(_wire_strings(_decode_blob(blob_b64)))
+    if not fields or fields[0] != key_type.encode():
+        raise ParseError(f"{key_type} key line holds a key of another type")
+    if len(fields) != _KEY_FIELDS[key_type]:
+        raise ParseError(f"{key_type} key blob has the wrong shape (truncated?)")
+
+
+def fingerprint_sha256(key_blob_b64: str) -> str:
+    """OpenSSH SHA256 fingerprint (`SHA256:` + unpadded base64) of a base64 key blob."""
+    digest = hashlib.sha256(_decode_blob(key_blob_b64)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def fingerprint_md5(key_blob_b64: str) -> str:
+    """Legacy MD5 fingerprint (`aa:bb:...`) of a base64 key blob."""
+    digest = hashlib.md5(_decode_blob(key_blob_b64), usedforsecurity=False).hexdigest()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def fingerprint_type(key_type: str) -> str:
+    """`ssh-ed25519` → `ED25519` (the word cloud-init prints); `RSA` stays `RSA`."""
+    return _FINGERPRINT_TYPE.get(key_type, key_type.upper())
+
+
+def _same_fingerprint(printed: str, key_blob_b64: str) -> bool:
+    if printed.startswith("SHA256:"):
+        return printed.rstrip("=") == fingerprint_sha256(key_blob_b64)
+    return printed.removeprefix("MD5:").lower() == fingerprint_md5(key_blob_b64)
+
+
+def host_key_matches(console: ConsoleHostKeys, key_type: str, key_blob_b64: str) -> bool:
+    """Does the key the router presents match what its console printed?
+
+    True when the blob equals the console's KEYS entry of that type or its fingerprint equals
+    the printed fingerprint of that type, and nothing printed contradicts it (a different key
+    or fingerprint of the same type). A blob that is not valid base64 never matches.
+    """
+    try:
+        blob = _decode_blob(key_blob_b64)
+    except ParseError:
+        return False
+    evidence: list[bool] = []
+    printed_key = console.keys.get(key_type)
+    if printed_key is not None:
+        try:
+            evidence.append(_decode_blob(printed_key) == blob)
+        except ParseError:
+            evidence.append(False)
+    printed_fingerprint = console.fingerprints.get(fingerprint_type(key_type))
+    if printed_fingerprint is not None:
+        evidence.append(_same_fingerprint(printed_fingerprint, key_blob_b64))
+    return bool(evidence) and all(evidence)

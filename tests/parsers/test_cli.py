@@ -1,0 +1,88 @@
+"""`vpnwatch parse KIND [FILE]` as a subprocess: exit codes, JSON on stdout, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.parsers._fixtures import FIXTURES
+
+VPNWATCH = str(Path(sys.executable).parent / "vpnwatch")
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [VPNWATCH, "parse", *args], input=stdin, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_fixture_file_to_json() -> None:
+    path = FIXTURES / "bgp-summary" / "vyos14-frr9-desc-f5-lab.txt"
+    result = run("bgp-summary", str(path))
+    assert (result.returncode, result.stderr) == (0, "")
+    document = json.loads(result.stdout)
+    assert document["router_id"] == "10.255.255.1"
+    assert document["local_as"] == 65540
+    assert document["neighbors"][0] == {
+        "neighbor": "10.1.10.5",
+        "remote_as": 65541,
+        "state": "Established",
+        "prefixes_received": 1,
+        "uptime_seconds": 8194,
+        "address_family": "IPv4 Unicast",
+        "description": "N/A",
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "directory", "top_key"),
+    [
+        ("ike-sa", "ike-sa", "ike_sas"),
+        ("ipsec-sa", "ipsec-sa", "ipsec_sas"),
+        ("console-host-keys", "console-output", "fingerprints"),
+        ("config", "config-commands", "commands"),
+    ],
+)
+def test_stdin_for_every_other_kind(kind: str, directory: str, top_key: str) -> None:
+    text = next((FIXTURES / directory).glob("*.txt")).read_text()
+    result = run(kind, stdin=text)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[top_key]
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "reason"),
+    [
+        ("bgp-summary", "hello world\n", "no BGP summary"),
+        ("bgp-summary", '{"ipv4Unicast": {"peers": ', "invalid JSON"),
+        ("bgp-summary", "% Unknown command.\n", "does not support the command"),
+        ("ike-sa", "", "empty output"),
+        ("ipsec-sa", "Connection State\n", "rule line"),
+        ("console-host-keys", "login: \n", "no complete"),
+        ("config", "interfaces {\n    ethernet eth0 {\n", "unbalanced braces"),
+    ],
+)
+def test_not_that_kind_of_output_exits_3(kind: str, text: str, reason: str) -> None:
+    result = run(kind, stdin=text)
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"vpnwatch parse: {kind}: ")
+    assert reason in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_config_errors_do_not_echo_secrets() -> None:
+    text = "set vpn ipsec site-to-site peer 1.2.3.4 authentication pre-shared-secret 'S3cr3t\n"
+    result = run("config", stdin=text)
+    assert result.returncode == 3
+    assert "S3cr3t" not in result.stderr
+
+
+def test_unreadable_file_exits_2(tmp_path: Path) -> None:
+    result = run("bgp-summary", str(tmp_path / "missing.txt"))
+    assert result.returncode == 2
+    assert "cannot read" in result.stderr and result.stdout == ""

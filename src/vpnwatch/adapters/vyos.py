@@ -1,0 +1,495 @@
+"""The only module that talks SSH (asyncssh) to the VyOS routers.
+
+One persistent connection per router, reused across cycles; reconnects with capped
+exponential backoff (time from the injected clock); strict host-key checking (the known_hosts
+file, or the endpoint's own trusted keys after a relaunch), never auto-accept; one semaphore
+bounds the whole fleet; every command has a timeout and an output cap. Config scripts are
+never logged (they may hold pre-shared keys): only counts and paths are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import asyncssh
+import structlog
+
+from vpnwatch.adapters import vyos_script as script
+from vpnwatch.adapters.vyos_errors import (
+    CommandFailed,
+    CommitError,
+    HostKeyMismatch,
+    OutputTooLarge,
+    SshAuthFailed,
+    SshError,
+    SshTimeout,
+    SshUnreachable,
+    UnsafeCommand,
+)
+from vpnwatch.adapters.vyos_script import ExecResult, describe
+from vpnwatch.errors import ParseError
+from vpnwatch.model import BgpSummary, RouterSshView
+from vpnwatch.parsers import UnsupportedCommand, parse_bgp_summary
+
+__all__ = [
+    "CommandFailed",
+    "CommitError",
+    "HostKeyMismatch",
+    "OutputTooLarge",
+    "RouterEndpoint",
+    "SshAuthFailed",
+    "SshError",
+    "SshSettings",
+    "SshTimeout",
+    "SshUnreachable",
+    "UnsafeCommand",
+    "VyosClient",
+]
+
+log = structlog.get_logger("vpnwatch.adapters.vyos")
+T = TypeVar("T")
+_Conn = asyncssh.SSHClientConnection
+_Keys = list[asyncssh.SSHKey]
+
+
+@dataclass(frozen=True)
+class RouterEndpoint:
+    name: str
+    host: str
+    port: int = 22
+    # If non-empty, exactly these OpenSSH public keys are trusted instead of known_hosts
+    # (after a relaunch: the keys printed on the new instance's EC2 console).
+    trusted_host_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SshSettings:
+    user: str
+    key_file: Path
+    known_hosts: Path
+    connect_timeout: float
+    command_timeout: float
+    keepalive_interval: float
+    max_concurrency: int
+    max_output_bytes: int
+    reconnect_backoff_max: float = 30.0
+    reconnect_backoff_initial: float = 1.0
+    keepalive_count_max: int = 3
+    config_timeout: float = 120.0  # run_config and upload: a commit can take long
+
+
+@dataclass
+class _RouterState:
+    endpoint: RouterEndpoint
+    lock: asyncio.Lock
+    conn: _Conn | None = None
+    failures: int = 0  # consecutive failed connects
+    retry_at: float = 0.0  # clock() before which no connect is attempted
+    last_error: SshError | None = None
+    bgp_json_unsupported: bool = False
+
+
+class _CappedSession(asyncssh.SSHClientSession[bytes]):
+    """Collects a command's stdout/stderr; aborts the channel once the cap is exceeded."""
+
+    def __init__(self, cap: int) -> None:
+        self._cap, self._size = cap, 0
+        self._out: list[bytes] = []
+        self._err: list[bytes] = []
+        self._chan: asyncssh.SSHClientChannel[bytes] | None = None
+        self.too_large = False
+        self.lost: Exception | None = None  # set when the connection died under the command
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
+        self._chan = chan
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        if self.too_large:
+            return
+        self._size += len(data)
+        if self._size > self._cap:
+            self.too_large = True
+            if self._chan is not None:
+                self._chan.abort()
+            self._finish()
+            return
+        (self._err if datatype == asyncssh.EXTENDED_DATA_STDERR else self._out).append(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+    def result(self, exit_status: int | None) -> ExecResult:
+        out, err = b"".join(self._out), b"".join(self._err)
+        return ExecResult(out.decode(errors="replace"), err.decode(errors="replace"), exit_status)
+
+
+class _ConnectionWatcher(asyncssh.SSHClient):
+    """Tells the client when a connection goes away, so the next call reconnects."""
+
+    def __init__(self, on_lost: Callable[[_Conn], None]) -> None:
+        self._on_lost = on_lost
+        self._conn: _Conn | None = None
+
+    def connection_made(self, conn: _Conn) -> None:
+        self._conn = conn
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._on_lost(self._conn)
+
+
+def _unique(keys: Sequence[asyncssh.SSHKey]) -> _Keys:
+    return list(dict.fromkeys(keys))
+
+
+def _fingerprint(key: asyncssh.SSHKey) -> str:
+    return f"{key.get_algorithm()} {key.get_fingerprint()}"
+
+
+class VyosClient:
+    """SSH access to a fleet of VyOS routers. Create once, `await close()` at the end."""
+
+    def __init__(
+        self, settings: SshSettings, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._sem = asyncio.Semaphore(settings.max_concurrency)
+        self._states: dict[str, _RouterState] = {}
+        self._retired: list[_Conn] = []
+        self._client_key: asyncssh.SSHKey | None = None
+        self._closed = False
+
+    # ---------------------------------------------------------------- public API
+
+    async def observe(self, router: RouterEndpoint) -> RouterSshView:
+        """BGP summary, IKE SAs and IPsec SAs of one router. Never raises."""
+        try:
+            state, conn = await self._connection(router)
+            bgp, ike, ipsec = await asyncio.gather(
+                self._bgp_summary(state, conn),
+                self._parsed_op(state, conn, script.IKE_SA, script.parse_ike_or_none),
+                self._parsed_op(state, conn, script.IPSEC_SA, script.parse_ipsec_or_none),
+                return_exceptions=True,
+            )
+        except Exception as exc:
+            if not isinstance(exc, SshError):
+                log.exception("vyos.observe_internal_error", router=router.name)
+            return script.error_view(router.name, exc)
+        return script.observation_view(router.name, bgp, ike, ipsec)
+
+    async def run_op(self, router: RouterEndpoint, command: str) -> str:
+        """Run an op-mode command (e.g. "show ip bgp summary"); its stdout."""
+        line = script.op_command_line(command)
+        state, conn = await self._connection(router)
+        return await self._checked_op(state, conn, command, line)
+
+    async def run_config(
+        self, router: RouterEndpoint, commands: Sequence[str], *, save: bool = True
+    ) -> str:
+        """Apply config-mode commands with one commit (and save); the router's cleaned output."""
+        text = script.build_config_script(commands, save=save)
+        state, conn = await self._connection(router)
+        log.info("vyos.config_start", router=router.name, commands=len(commands), save=save)
+        result = await self._exec(
+            state, conn, script.CONFIG_SHELL, self._settings.config_timeout, text.encode()
+        )
+        failure = script.config_failure(f"{result.stdout}\n{result.stderr}", result.exit_status)
+        if failure is not None:
+            log.warning("vyos.config_failed", router=router.name, exit_status=result.exit_status)
+            detail = script.redact_secrets(failure, commands)
+            raise CommitError(router.name, detail, exit_status=result.exit_status)
+        log.info("vyos.config_committed", router=router.name, commands=len(commands), save=save)
+        return script.clean_config_output(result.stdout)
+
+    async def upload(
+        self, router: RouterEndpoint, remote_path: str, data: bytes, *, mode: int = 0o600
+    ) -> None:
+        """Write `data` to `remote_path` over SFTP; the mode is set before any byte is written."""
+        state, conn = await self._connection(router)
+
+        async def transfer() -> None:
+            async with conn.start_sftp_client() as sftp:
+                attrs = asyncssh.SFTPAttrs(permissions=mode)
+                async with sftp.open(remote_path, "wb", attrs, encoding=None) as remote:
+                    await sftp.chmod(remote_path, mode)  # the file may have existed already
+                    await remote.write(data)
+
+        try:
+            await self._bounded(state, transfer, self._settings.config_timeout, "upload")
+        except asyncssh.SFTPError as exc:
+            detail = f"upload to {remote_path} failed: {exc.reason}"
+            raise CommandFailed(router.name, detail) from None
+        log.info("vyos.uploaded", router=router.name, path=remote_path, size=len(data))
+
+    async def fetch_host_key(self, router: RouterEndpoint) -> str:
+        """The host key the router presents now ("alg base64"), without trusting it.
+
+        Key exchange only: the connection is aborted right after it, no auth, no command.
+        With `trusted_host_keys` set, the server is asked for a key of those algorithms.
+        """
+        return await self._fetch_host_key(router, self._endpoint_keys(router))
+
+    def reset_backoff(self, router: RouterEndpoint) -> None:
+        """Allow an immediate reconnect (e.g. a heal has just relaunched the router)."""
+        state = self._states.get(router.name)
+        if state is not None:
+            state.failures, state.retry_at, state.last_error = 0, 0.0, None
+
+    async def close(self) -> None:
+        self._closed = True
+        conns = [s.conn for s in self._states.values() if s.conn is not None] + self._retired
+        self._states.clear()
+        self._retired = []
+        for conn in conns:
+            conn.close()
+        await asyncio.gather(*(c.wait_closed() for c in conns), return_exceptions=True)
+
+    # ---------------------------------------------------------------- commands
+
+    async def _bgp_summary(self, state: _RouterState, conn: _Conn) -> BgpSummary:
+        if not state.bgp_json_unsupported:
+            line = script.BGP_SUMMARY_JSON_LINE
+            result = await self._exec(state, conn, line, self._settings.command_timeout)
+            try:
+                if result.exit_status == 127:  # no vtysh: only the op-mode text form works
+                    raise UnsupportedCommand("vtysh not found")
+                return parse_bgp_summary(result.text)
+            except UnsupportedCommand:
+                state.bgp_json_unsupported = True
+                log.info("vyos.bgp_json_unsupported", router=state.endpoint.name)
+            except ParseError as exc:
+                if result.exit_status != 0:
+                    detail = f"{line} failed with exit status {result.exit_status}"
+                    raise CommandFailed(state.endpoint.name, detail) from None
+                raise ParseError(f"{line}: {exc}") from None
+        return await self._parsed_op(state, conn, script.BGP_SUMMARY_TEXT, parse_bgp_summary)
+
+    async def _parsed_op(
+        self, state: _RouterState, conn: _Conn, command: str, parse: Callable[[str], T]
+    ) -> T:
+        text = await self._checked_op(state, conn, command, script.op_command_line(command))
+        try:
+            return parse(text)
+        except ParseError as exc:
+            raise ParseError(f"{command}: {exc}") from None
+
+    async def _checked_op(self, state: _RouterState, conn: _Conn, command: str, line: str) -> str:
+        result = await self._exec(state, conn, line, self._settings.command_timeout)
+        failure = script.op_failure(result.text, result.exit_status)
+        if failure is not None:
+            detail = f"{command!r} failed: {failure}"
+            raise CommandFailed(state.endpoint.name, detail, exit_status=result.exit_status)
+        return result.stdout
+
+    async def _exec(
+        self, state: _RouterState, conn: _Conn, line: str, limit: float, stdin: bytes = b""
+    ) -> ExecResult:
+        """Run one exec channel: stdin (if any) then EOF, output capped, `limit` seconds."""
+        session = _CappedSession(self._settings.max_output_bytes)
+        chans: list[asyncssh.SSHClientChannel[bytes]] = []
+
+        async def run() -> None:
+            chan, _ = await conn.create_session(lambda: session, line, encoding=None)
+            chans.append(chan)
+            if stdin:
+                chan.write(stdin)
+            chan.write_eof()
+            await session.finished
+
+        try:
+            await self._bounded(state, run, limit, "command")
+        finally:
+            if chans and not session.finished.done():
+                chans[0].abort()  # timed out or cancelled: do not leave the command running
+        if session.too_large:
+            cap = self._settings.max_output_bytes
+            raise OutputTooLarge(state.endpoint.name, f"output exceeded {cap} bytes")
+        if session.lost is not None:
+            self._forget(state)
+            detail = f"connection lost during a command: {describe(session.lost)}"
+            raise SshUnreachable(state.endpoint.name, detail)
+        await chans[0].wait_closed()
+        return session.result(chans[0].get_exit_status())
+
+    async def _bounded(
+        self, state: _RouterState, work: Callable[[], Awaitable[None]], limit: float, what: str
+    ) -> None:
+        """Run `work` under the fleet semaphore and a timeout; SSH failures become typed."""
+        async with self._sem:
+            try:
+                async with asyncio.timeout(limit):
+                    await work()
+            except TimeoutError:
+                detail = f"{what} did not finish within {limit:g}s"
+                raise SshTimeout(state.endpoint.name, detail) from None
+            except (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError) as exc:
+                self._forget(state)
+                detail = f"SSH session failed: {describe(exc)}"
+                raise SshUnreachable(state.endpoint.name, detail) from None
+
+    # ---------------------------------------------------------------- connections
+
+    def _state_for(self, router: RouterEndpoint) -> _RouterState:
+        state = self._states.get(router.name)
+        if state is not None and state.endpoint != router:  # relaunched / moved: start afresh
+            self._forget(state)
+            state = None
+        if state is None:
+            state = self._states[router.name] = _RouterState(router, asyncio.Lock())
+        return state
+
+    def _retire(self, conn: _Conn) -> None:
+        """Remember closing connections until they are closed, so `close()` can await them."""
+        self._retired = [c for c in self._retired if not c.is_closed()] + [conn]
+
+    def _forget(self, state: _RouterState) -> None:
+        if state.conn is not None:
+            state.conn.close()
+            self._retire(state.conn)
+            state.conn = None
+
+    def _on_connection_lost(self, conn: _Conn) -> None:
+        for state in self._states.values():
+            if state.conn is conn:
+                state.conn = None
+                self._retire(conn)
+                log.info("vyos.connection_lost", router=state.endpoint.name)
+
+    async def _connection(self, router: RouterEndpoint) -> tuple[_RouterState, _Conn]:
+        if self._closed:
+            raise SshUnreachable(router.name, "the SSH client is closed")
+        state = self._state_for(router)
+        async with state.lock:
+            if state.conn is not None:
+                return state, state.conn
+            remaining = state.retry_at - self._clock()
+            if state.last_error is not None and remaining > 0:
+                last = state.last_error
+                raise type(last)(router.name, f"{last.detail} (next attempt in {remaining:.1f}s)")
+            try:
+                conn = await self._connect(router)
+            except SshError as exc:
+                state.failures += 1
+                delay = script.reconnect_delay(
+                    state.failures,
+                    self._settings.reconnect_backoff_initial,
+                    self._settings.reconnect_backoff_max,
+                )
+                state.retry_at, state.last_error = self._clock() + delay, exc
+                log.warning(
+                    "vyos.connect_failed", router=router.name, error=exc.detail,
+                    kind=str(exc.kind), failures=state.failures, retry_in=delay,
+                )  # fmt: skip
+                raise
+            state.conn, state.failures, state.last_error = conn, 0, None
+            log.info("vyos.connected", router=router.name, host=router.host, port=router.port)
+            return state, conn
+
+    async def _connect(self, router: RouterEndpoint) -> _Conn:
+        trusted = self._trusted_keys(router)
+        client_key = self._load_client_key(router)
+        s, where = self._settings, f"{router.host}:{router.port}"
+        try:
+            async with self._sem, asyncio.timeout(s.connect_timeout):
+                return await asyncssh.connect(
+                    router.host, router.port, username=s.user, client_keys=[client_key],
+                    known_hosts=trusted, config=None, agent_path=None, x509_trusted_certs=None,
+                    gss_host=None, password_auth=False, kbdint_auth=False,
+                    host_based_auth=False, connect_timeout=s.connect_timeout,
+                    keepalive_interval=s.keepalive_interval,
+                    keepalive_count_max=s.keepalive_count_max,
+                    client_factory=lambda: _ConnectionWatcher(self._on_connection_lost),
+                )  # fmt: skip
+        except asyncssh.HostKeyNotVerifiable:
+            raise await self._host_key_error(router, trusted[0]) from None
+        except asyncssh.PermissionDenied:
+            detail = f"user {s.user!r} was refused with the key {s.key_file}"
+            raise SshAuthFailed(router.name, detail) from None
+        except TimeoutError:
+            detail = f"{where}: connect timed out after {s.connect_timeout:g}s"
+            raise SshUnreachable(router.name, detail) from None
+        except (asyncssh.Error, OSError) as exc:
+            raise SshUnreachable(router.name, f"{where}: {describe(exc)}") from None
+
+    def _load_client_key(self, router: RouterEndpoint) -> asyncssh.SSHKey:
+        if self._client_key is None:
+            path = self._settings.key_file
+            try:
+                self._client_key = asyncssh.read_private_key(path)
+            except (OSError, asyncssh.KeyImportError) as exc:
+                # the reason only ("Passphrase must be specified"...), never the file content
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                raise SshAuthFailed(router.name, f"cannot load SSH key {path}: {reason}") from None
+        return self._client_key
+
+    def _endpoint_keys(self, router: RouterEndpoint) -> _Keys:
+        try:
+            return [asyncssh.import_public_key(k) for k in router.trusted_host_keys]
+        except asyncssh.KeyImportError as exc:
+            detail = f"a trusted_host_keys entry is not an OpenSSH public key: {exc}"
+            raise HostKeyMismatch(router.name, detail) from None
+
+    def _trusted_keys(self, router: RouterEndpoint) -> tuple[_Keys, _Keys, _Keys]:
+        """(host keys, CA keys, revoked keys) for this router. Empty lists trust nothing."""
+        if router.trusted_host_keys:
+            return self._endpoint_keys(router), [], []
+        path = self._settings.known_hosts
+        try:
+            known = asyncssh.read_known_hosts(str(path))
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise HostKeyMismatch(
+                router.name, f"cannot read known_hosts {path}: {reason}"
+            ) from None
+        addr = router.host if script.is_ip_address(router.host) else ""
+        port = router.port if router.port != 22 else None
+        keys, ca_keys, revoked, *_ = known.match(router.host, addr, port)
+        # a host given as an IP matches both as name and as address: drop the duplicates
+        return _unique(keys), _unique(ca_keys), _unique(revoked)
+
+    async def _fetch_host_key(self, router: RouterEndpoint, like: Sequence[asyncssh.SSHKey]) -> str:
+        algs = sorted({alg.decode() for key in like for alg in key.sig_algorithms})
+        timeout = self._settings.connect_timeout
+        options = asyncssh.SSHClientConnectionOptions(config=None, connect_timeout=timeout)
+        try:
+            async with self._sem, asyncio.timeout(timeout):
+                key = await asyncssh.get_server_host_key(
+                    router.host, router.port, config=None, options=options,
+                    server_host_key_algs=algs or (),
+                )  # fmt: skip
+        except TimeoutError:
+            raise SshUnreachable(router.name, "timed out fetching the host key") from None
+        except (asyncssh.Error, OSError) as exc:
+            raise SshUnreachable(router.name, f"cannot fetch host key: {describe(exc)}") from None
+        if key is None:
+            raise SshUnreachable(router.name, "the server presented no host key")
+        return " ".join(key.export_public_key("openssh").decode().split()[:2])
+
+    async def _host_key_error(self, router: RouterEndpoint, expected: _Keys) -> HostKeyMismatch:
+        source = (
+            "its trusted_host_keys"
+            if router.trusted_host_keys
+            else f"known_hosts {self._settings.known_hosts}"
+        )
+        presented: str | None
+        try:
+            live = await self._fetch_host_key(router, expected)
+            presented = _fingerprint(asyncssh.import_public_key(live))
+        except SshError:
+            presented = None
+        fps = tuple(_fingerprint(k) for k in expected)
+        where = f"{router.host}:{router.port}"
+        detail = script.host_key_detail(where, source, presented, fps)
+        return HostKeyMismatch(router.name, detail, presented=presented, expected=fps)

@@ -1,0 +1,1 @@
+from tests.lab.conftest import lab_world, monotonic, wall_clock  # noqa: F401  (shared fixtures)

@@ -120,9 +120,12 @@ def test_daemon_serves_metrics_notifies_systemd_and_stops_on_sigterm(
 
         wait_for("READY=1", lambda: got("READY=1"))
         wait_for("WATCHDOG=1", lambda: got("WATCHDOG=1"))
-        text = wait_for(
-            "tunnel metrics", lambda: (t := scrape(port)) if "vpnwatch_tunnel_up{" in t else None
-        )
+
+        def tunnel_metrics() -> str | None:
+            text = scrape(port)
+            return text if "vpnwatch_tunnel_up{" in text else None
+
+        text = wait_for("tunnel metrics", tunnel_metrics)
         assert len(re.findall(r"^vpnwatch_tunnel_up\{.*\} 1\.0$", text, re.M)) == 16
         if shutil.which("promtool"):
             check = subprocess.run(

@@ -6,13 +6,13 @@ cd "$(dirname "$0")/.."
 root=$PWD
 venv=${VPNWATCH_VENV:-$root/.venv}
 
-# System packages: promtool (prometheus), systemd-analyze, yamllint, shellcheck, and the
-# real-daemon tier (FRR, strongSwan, OpenSSH). Installed when we are root; otherwise the
-# tests that need them say what is missing.
+# Debian packages: the real-daemon tier (FRR, strongSwan, OpenSSH) here; promtool,
+# systemd-analyze, yamllint and shellcheck in .ci/deploy-checks.sh. Installed when we are
+# root; otherwise the tests that need them are skipped and say what is missing.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  bash scripts/install-system-deps.sh
+  bash .ci/integration-setup.sh
 else
-  echo "note: not root; skipping Debian packages (see scripts/install-system-deps.sh)" >&2
+  echo "note: not root: Debian packages not installed (see .ci/integration-setup.sh)" >&2
 fi
 
 if [ ! -x "$venv/bin/python" ]; then

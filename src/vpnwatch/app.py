@@ -129,6 +129,8 @@ def build_runtime(
 ) -> Runtime:
     registry = registry or CollectorRegistry()
     control = ControlState(dry_run=config.heal.dry_run)
+    # Export zeros from the start so increase() sees the first failure.
+    control.heal_failures = {r.name: 0 for s in config.sites for r in s.routers}
     aws = AwsClient(aws_settings(config))
     fleet = FleetState(config.state_dir)
     client = vyos_client(config) if config.ssh.enabled else None

@@ -16,7 +16,6 @@ from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     InfoMetricFamily,
-    StateSetMetricFamily,
 )
 from prometheus_client.registry import Collector
 
@@ -92,9 +91,7 @@ class FleetCollector(Collector):
 
     def collect(
         self,
-    ) -> Iterable[
-        GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily | StateSetMetricFamily
-    ]:
+    ) -> Iterable[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
         yield InfoMetricFamily(
             "vpnwatch_build", "vpnwatch build information.", value={"version": __version__}
         )
@@ -136,7 +133,7 @@ def _tunnel_metrics(tunnels: Iterable[TunnelVerdict]) -> Iterable[GaugeMetricFam
 
 def _router_metrics(
     result: CycleResult,
-) -> Iterable[GaugeMetricFamily | CounterMetricFamily | StateSetMetricFamily]:
+) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
     router_up = GaugeMetricFamily(
         "vpnwatch_router_up", "Router answered over SSH this cycle.", labels=["router", "site"]
     )
@@ -175,8 +172,10 @@ def _router_metrics(
                 sa_up.add_metric([obs.name, peer], 1.0 if is_up else 0.0)
     yield from (router_up, bgp_up, bgp_pfx, sa_up)
 
-    health = StateSetMetricFamily(
-        "vpnwatch_router_health", "Router verdict after hysteresis.", labels=["router", "site"]
+    health = GaugeMetricFamily(
+        "vpnwatch_router_health",
+        "Router verdict after hysteresis: 1 for its current state, 0 for the others.",
+        labels=["router", "site", "state"],
     )
     failed = GaugeMetricFamily(
         "vpnwatch_router_failed_seconds",
@@ -188,7 +187,8 @@ def _router_metrics(
     )
     now = result.finished_at
     for v in result.verdicts:
-        health.add_metric([v.router, v.site], {h.value: v.health is h for h in Health})
+        for h in Health:
+            health.add_metric([v.router, v.site, h.value], 1.0 if v.health is h else 0.0)
         since = v.failed_since if v.raw_health is Health.FAILED else None
         failed.add_metric([v.router], max(0.0, now - since) if since is not None else 0.0)
         flaps.add_metric([v.router], float(v.flaps))

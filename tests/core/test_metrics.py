@@ -68,7 +68,7 @@ def test_collector_renders_the_latest_cycle() -> None:
         got[
             (
                 "vpnwatch_router_health",
-                (("router", "hub-r2"), ("site", "hub"), ("vpnwatch_router_health", "degraded")),
+                (("router", "hub-r2"), ("site", "hub"), ("state", "degraded")),
             )
         ]
         == 1.0
@@ -77,7 +77,7 @@ def test_collector_renders_the_latest_cycle() -> None:
         got[
             (
                 "vpnwatch_router_health",
-                (("router", "hub-r1"), ("site", "hub"), ("vpnwatch_router_health", "healthy")),
+                (("router", "hub-r1"), ("site", "hub"), ("state", "healthy")),
             )
         ]
         == 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -39,6 +40,21 @@ def _build_parser() -> argparse.ArgumentParser:
         "kind", choices=["bgp-summary", "ike-sa", "ipsec-sa", "console-host-keys", "config"]
     )
     p.add_argument("file", nargs="?", help="file to parse (default: stdin)")
+
+    p = sub.add_parser("heal", help="heal one router by hand through the same guards")
+    p.add_argument("--config", "-c", required=True, help="path to the YAML config")
+    p.add_argument("--router", help="router name as in the config")
+    p.add_argument(
+        "--action", default="replace", choices=["reset-bgp", "restart-vpn", "reboot", "replace"]
+    )
+    p.add_argument("--dry-run", action="store_true", help="only log what would be done")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--reset-breaker", action="store_true", help="close the circuit breaker")
+
+    p = sub.add_parser("backup", help="pull, sanitize and store router config backups now")
+    p.add_argument("--config", "-c", required=True, help="path to the YAML config")
+    p.add_argument("--router", help="only this router")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     sub.add_parser("lab", help="the emulated world (moto + simulated VyOS); see `vpnwatch lab -h`")
     sub.add_parser("demo", help="run the daemon against the emulated world, live, until Ctrl-C")
@@ -97,6 +113,22 @@ def _cmd_run(path: str) -> int:
     return asyncio.run(run_daemon(config, get_logger()))
 
 
+def _cmd_heal(args: argparse.Namespace) -> int:
+    from vpnwatch.config import load_config
+    from vpnwatch.logs import configure_logging, get_logger
+    from vpnwatch.manual import run_heal
+
+    environ = dict(os.environ)
+    if args.dry_run:
+        environ["VPNWATCH_HEAL__DRY_RUN"] = "true"
+    try:
+        config = load_config(args.config, environ=environ)
+    except ConfigError as exc:
+        return _config_error(exc, args.config)
+    configure_logging(config.logging.format, config.logging.level)
+    return run_heal(config, get_logger(), args.router, args.action, args.yes, args.reset_breaker)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] in ("lab", "demo"):
@@ -115,6 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_check(args.config, args.json)
     if args.command == "run":
         return _cmd_run(args.config)
+    if args.command == "heal":
+        return _cmd_heal(args)
+    if args.command == "backup":
+        from vpnwatch.backup.cli import run_backup
+
+        return int(run_backup(args.config, args.router, args.json))
     if args.command == "parse":
         from vpnwatch.parsers.cli import run_parse
 

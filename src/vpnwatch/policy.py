@@ -238,3 +238,46 @@ def settle(
         cooldown_until={r: t for r, t in cooldown.items() if t > now},
         replacements=tuple((r, t) for r, t in state.replacements if t > week),
     )
+
+
+def manual_refusal(
+    router: str,
+    action: str,
+    verdicts: Sequence[RouterVerdict],
+    state: GuardState,
+    facts: FleetFacts,
+) -> str | None:
+    """Why a hand-triggered heal must not run (the same guards, minus hysteresis)."""
+    if action not in SEVERITY:
+        return f"unknown action {action!r} (one of {', '.join(ACTIONS)})"
+    if router not in facts.site_of:
+        return f"unknown router {router!r}"
+    if state.heals_in_progress:
+        busy = ", ".join(sorted(state.heals_in_progress))
+        return f"a heal is already in progress ({busy})"
+    if state.breaker_open:
+        return f"circuit breaker open ({state.breaker_reason}); reset it first"
+    if state.paused:
+        return "actions are paused"
+    if not state.leader:
+        return "not the leader"
+    by_name = {v.router: v for v in verdicts}
+    busy_partner = _partner_busy(router, facts, state, by_name)
+    if busy_partner is not None:
+        return f"pair guard: {busy_partner}"
+    site = facts.site_of[router]
+    mine = by_name.get(router)
+    itself_failed = mine is not None and mine.health is Health.FAILED
+    for other, other_site in facts.site_of.items():
+        verdict = by_name.get(other)
+        partner_down = verdict is None or verdict.health is not Health.HEALTHY
+        if other != router and other_site == site and partner_down and not itself_failed:
+            return (
+                f"pair guard: {other} (same site) is not healthy and {router} still works: "
+                "healing it now could cut the site off"
+            )
+    if not facts.managed.get(router, False):
+        return f"{router}'s instance lacks the managed tag"
+    if action == "replace" and not facts.has_backup.get(router, False):
+        return f"no valid config backup for {router}"
+    return None

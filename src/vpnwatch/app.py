@@ -15,6 +15,9 @@ from vpnwatch import __version__
 from vpnwatch.adapters.aws import AwsClient, AwsSettings
 from vpnwatch.adapters.ec2_actions import Ec2Actions
 from vpnwatch.adapters.vyos import RouterEndpoint, SshSettings, VyosClient
+from vpnwatch.backup.manager import BackupManager
+from vpnwatch.backup.targets import backup_targets
+from vpnwatch.backup.wiring import manager_for_config, store_for_config
 from vpnwatch.config import Config, redacted
 from vpnwatch.daemon import Daemon, install_signal_handlers
 from vpnwatch.discovery import RouterSelector
@@ -99,8 +102,11 @@ class Runtime:
     routers: SshRouterObserver | None
     registry: CollectorRegistry
     control: ControlState
+    backups: BackupManager | None = None
 
     async def close(self) -> None:
+        if self.backups is not None:
+            await self.backups.close()
         controller = self.daemon.controller
         if controller is not None and controller.executor is not None:
             await controller.executor.close()
@@ -144,6 +150,18 @@ def build_runtime(
         return plan_routers(config, fleet.instances)
 
     metrics = Metrics(registry, latest, control)
+    manager: BackupManager | None = None
+    if backups is None and client is not None and config.backup.enabled:
+        store = store_for_config(config, aws, clock=clock)
+        manager = manager_for_config(config, store, client, control=control, clock=clock, log=log)
+        backups = manager
+
+    def after_cycle(result: CycleResult) -> None:
+        if manager is not None:
+            views = {o.name: o.aws for o in result.snapshot.routers}
+            targets, _ = backup_targets(plans(), views, fleet.host_keys)
+            manager.run_due(clock(), targets)
+
     executor = None
     if config.heal.enabled and client is not None and routers is not None:
         min_prefixes = {r.name: s.expect.min_prefixes for s in config.sites for r in s.routers}
@@ -198,9 +216,10 @@ def build_runtime(
         clock=clock,
         controller=controller,
         plans=plans,
+        after_cycle=after_cycle,
     )
     holder["d"] = daemon
-    return Runtime(daemon, aws, routers, registry, control)
+    return Runtime(daemon, aws, routers, registry, control, manager)
 
 
 class _NoBackups:
@@ -224,6 +243,8 @@ async def run_daemon(config: Config, log: Any) -> int:
     controller = runtime.daemon.controller
     install_signal_handlers(stop, controller.toggle_pause if controller else None)
     try:
+        if runtime.backups is not None:  # a router that is dead at start can still be restored
+            await runtime.backups.load([r.name for s in config.sites for r in s.routers])
         await server.start()
         log.info("metrics listening", listen=f"{config.metrics.host}:{server.port}")
         await runtime.daemon.run(stop)

@@ -43,6 +43,7 @@ class Daemon:
         notifier: Notifier | None = None,
         controller: HealController | None = None,
         plans: Callable[[], tuple[RouterPlan, ...]] | None = None,
+        after_cycle: Callable[[CycleResult], None] | None = None,
     ) -> None:
         self.config = config
         self._aws = aws
@@ -51,10 +52,11 @@ class Daemon:
         self.control = control
         self._log = log
         self._clock = clock
-        self._notifier = notifier or Notifier(socket_path="")
+        self._notifier = notifier or Notifier()
         self._plans_provider = plans or (lambda: plan_routers(config))
         self._plans: tuple[RouterPlan, ...] = self._plans_provider()
         self.controller = controller
+        self._after_cycle = after_cycle
         self._settings = health_settings(config)
         self._histories: dict[str, RouterHistory] = {}
         self.latest: CycleResult | None = None
@@ -115,6 +117,8 @@ class Daemon:
             result = replace(result, reason=reason)
         self.latest = result
         self.cycles += 1
+        if self._after_cycle is not None:
+            self._after_cycle(result)
         if self._metrics is not None:
             self._metrics.poll_duration.observe(snapshot.duration_seconds)
             self._metrics.count_errors(errors)

@@ -283,7 +283,8 @@ def _session_for(endpoint_url: str | None) -> boto3.session.Session:
     session = boto3.session.Session()
     if endpoint_url and is_loopback_url(endpoint_url) and session.get_credentials() is None:
         return boto3.session.Session(
-            aws_access_key_id="emulator", aws_secret_access_key="emulator"  # noqa: S106
+            aws_access_key_id="emulator",
+            aws_secret_access_key="emulator",  # noqa: S106
         )
     return session
 

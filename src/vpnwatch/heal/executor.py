@@ -19,11 +19,11 @@ from vpnwatch.heal.gate import MutationGate
 from vpnwatch.heal.progress import HealRecord, ProgressStore, make_heal_id
 from vpnwatch.heal.replace import (
     BACKUP_PATH,
-    RESTORE_COMMANDS,
     Backups,
     ReplaceContext,
     Replacement,
     Timeouts,
+    restore_commands,
 )
 from vpnwatch.statefiles import FleetState
 
@@ -60,7 +60,8 @@ class _Access:
     async def restore(self, text: str, trusted_key: str) -> None:
         endpoint = self._target.endpoint(trusted_key)
         await self._vyos.upload(endpoint, BACKUP_PATH, text.encode(), mode=0o600)
-        await self._vyos.run_config(endpoint, RESTORE_COMMANDS, save=True)
+        running = await self._vyos.run_op(endpoint, "show configuration commands")
+        await self._vyos.run_config(endpoint, restore_commands(running), save=True)
 
 
 Verifier = Callable[[HealTarget, str], Awaitable[tuple[bool, str]]]

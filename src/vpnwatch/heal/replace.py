@@ -20,7 +20,21 @@ from vpnwatch.heal.progress import HealRecord, ProgressStore
 from vpnwatch.parsers import host_key_matches, parse_console_host_keys
 
 BACKUP_PATH = "/home/vyos/backup.conf"
-RESTORE_COMMANDS = ("delete system ntp", "commit", f"merge {BACKUP_PATH}")
+# The runbook's `delete system ntp` drops the fresh image's NTP servers so the merge brings
+# the saved ones; VyOS ≥ 1.4 keeps NTP under `service ntp`, where `delete system ntp` fails.
+NTP_PATHS = ("system ntp", "service ntp")
+
+
+def restore_commands(running_commands: str) -> tuple[str, ...]:
+    """The restore script for a router whose `show configuration commands` is given."""
+    present = [
+        path
+        for path in NTP_PATHS
+        if any(line.startswith(f"set {path} ") for line in running_commands.splitlines())
+    ]
+    deletes = tuple(f"delete {path}" for path in present)
+    return (*deletes, *(("commit",) if deletes else ()), f"merge {BACKUP_PATH}")
+
 
 SAME_IP_STEPS = (
     "capture",

@@ -297,3 +297,11 @@ def test_host_key_detail_names_both_fingerprints() -> None:
     assert "SHA256:new" in detail and "SHA256:old" in detail and "192.0.2.1:22" in detail
     unknown = script.host_key_detail("192.0.2.1:22", "known_hosts /k", None, [])
     assert "unknown" in unknown and "no entry in known_hosts /k" in unknown
+
+
+def test_ipsec_not_running_is_an_answer_not_a_failure() -> None:
+    from vpnwatch.adapters.vyos_script import op_failure
+
+    assert op_failure("IPsec is not runing\n", 1) is None  # VyOS 1.3's own spelling
+    assert op_failure("IPsec not initialized\n", 1) is None  # VyOS 1.4
+    assert op_failure("something broke\n", 1) is not None

@@ -15,6 +15,7 @@ from vpnwatch.adapters.vyos_errors import CommandFailed, SshError, UnsafeCommand
 from vpnwatch.errors import ParseError
 from vpnwatch.model import BgpSummary, IkeSaList, IpsecSaList, RouterSshView, SshErrorKind
 from vpnwatch.parsers import EmptyOutput, ServiceNotRunning, parse_ike_sa, parse_ipsec_sa
+from vpnwatch.parsers._util import says_not_running
 
 OP_WRAPPER = "/opt/vyatta/bin/vyatta-op-cmd-wrapper"
 SCRIPT_TEMPLATE = "/opt/vyatta/etc/functions/script-template"
@@ -172,6 +173,8 @@ def op_failure(output: str, exit_status: int | None) -> str | None:
     first = lines[0].strip() if lines else ""
     if lines and _INVALID_OP.match(lines[0]):
         return _shorten(first)
+    if exit_status not in (0, None) and says_not_running(output):
+        return None  # "IPsec is not runing" exits 1: that is an answer (no SAs), not a failure
     if exit_status != 0:
         status = "no exit status" if exit_status is None else f"exit status {exit_status}"
         return _shorten(f"{status}" + (f": {first}" if first else ""))

@@ -58,7 +58,12 @@ def check_output(text: str, kind: str) -> None:
         )
 
 
-_NOT_RUNNING_RE = re.compile(r"\bnot (?:running|initiali[sz]ed|configured)\b", re.IGNORECASE)
+# VyOS 1.3 really prints "IPsec is not runing" (sic).
+_NOT_RUNNING_RE = re.compile(r"\bnot (?:runn?ing|initiali[sz]ed|configured)\b", re.IGNORECASE)
+
+
+def says_not_running(text: str) -> bool:
+    return bool(_NOT_RUNNING_RE.search(first_nonblank_line(text)))
 
 
 def check_service_running(text: str) -> None:

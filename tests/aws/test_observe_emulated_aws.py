@@ -95,7 +95,7 @@ async def test_throttling_twice_is_retried_and_the_cycle_succeeds(
         VPNWATCH_AWS__RETRY_BACKOFF="0.05",
         VPNWATCH_HEALTH__INTERVAL="10",
     )
-    result, text = await one_cycle(config)
+    result, _ = await one_cycle(config)
     assert all(v.health is Health.HEALTHY for v in result.verdicts), result.reason
     assert not result.snapshot.errors
     assert lab_world.aws.faults() == [] or all(f.count == 0 for f in lab_world.aws.faults())

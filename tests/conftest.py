@@ -31,9 +31,7 @@ async def _no_leftover_tasks() -> AsyncIterator[None]:
     yield
     await asyncio.sleep(0)  # let cancelled tasks finish their cancellation
     current = asyncio.current_task()
-    left = [
-        t for t in asyncio.all_tasks() if t is not current and not t.done() and t not in before
-    ]
+    left = [t for t in asyncio.all_tasks() if t is not current and not t.done() and t not in before]
     if left:
         for task in left:
             task.cancel()

@@ -132,13 +132,15 @@ def _cmd_heal(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] in ("lab", "demo"):
-        try:
-            from vpnwatch.lab import cli as lab_cli  # needs the `lab` extra
+        try:  # the emulated world needs the `lab` extra
+            if args_list[0] == "demo":
+                from vpnwatch.lab import demo
+
+                return int(demo.demo_main(args_list[1:]))
+            from vpnwatch.lab import cli as lab_cli
         except ImportError as exc:
             print(f"vpnwatch: the emulated world needs the lab extra ({exc})", file=sys.stderr)
             return EXIT_CONFIG
-        if args_list[0] == "demo":
-            return int(lab_cli.demo_main(args_list[1:]))
         return int(lab_cli.main(args_list[1:]))
     args = _build_parser().parse_args(args_list)
     if args.command == "validate-config":

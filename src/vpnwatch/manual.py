@@ -34,7 +34,11 @@ async def heal_by_hand(config: Config, log: Any, router: str, action: str, assum
                 file=sys.stderr,
             )
             return 2
-        result = await daemon.run_cycle()  # observe only: the controller decides nothing here
+        if runtime.backups is not None:
+            await runtime.backups.load([r.name for s in config.sites for r in s.routers])
+        daemon.controller = None  # this cycle only observes; the guards are checked below
+        result = await daemon.run_cycle()
+        daemon.controller = controller
         running = ProgressStore(config.state_dir).unfinished()
         state = replace(
             controller.state,

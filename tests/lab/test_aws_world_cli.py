@@ -21,7 +21,7 @@ from vpnwatch.lab.clients import lab_client
 
 READY = re.compile(
     r"^vpnwatch lab: ready endpoint=(http://127\.0\.0\.1:\d+) config=(\S+) "
-    r"routers=6 vpn_connections=8 tunnels=16$"
+    r"routers=6 vpn_connections=8 tunnels=16 simulated_routers=6$"
 )
 
 

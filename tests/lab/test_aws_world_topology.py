@@ -167,8 +167,9 @@ def test_every_tunnel_starts_up_with_one_route(lab_world: LabWorld, ec2: Any) ->
     described = ec2.describe_vpn_connections()["VpnConnections"]
     telemetry = [t for c in described for t in c["VgwTelemetry"]]
     assert len(telemetry) == 16
+    # the simulated routers behind them advertise one prefix each, as AWS words it
     assert {(t["Status"], t["AcceptedRouteCount"], t["StatusMessage"]) for t in telemetry} == {
-        ("UP", 1, "")
+        ("UP", 1, "1 BGP ROUTES")
     }
     assert {t["OutsideIpAddress"] for t in telemetry} == {
         t.outside_ip for t in lab_world.topology.tunnels

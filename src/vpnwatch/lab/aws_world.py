@@ -16,6 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, cast
@@ -34,6 +35,7 @@ from vpnwatch.lab.faults import (
     ApiCall,
     AwsRequest,
     BeforeHook,
+    CannedAnswer,
     FaultInjector,
     FaultRule,
     InjectedError,
@@ -41,8 +43,9 @@ from vpnwatch.lab.faults import (
     WsgiEnviron,
     apply_fault,
     call_and_capture,
-    error_response,
     read_request,
+    refuse,
+    send,
 )
 from vpnwatch.lab.safety import (
     DEFAULT_REGION,
@@ -315,12 +318,13 @@ class EmulatedAws:
         self._control.add_route(method, path, handler)
 
     def add_before_hook(self, action: str, hook: BeforeHook) -> None:
-        """Run `hook(request)` before moto sees `action`; an InjectedError fails the call."""
+        """Run `hook(request)` before moto sees EC2 `action` ("*": any). It may fail the call
+        (InjectedError) or answer it itself (CannedAnswer)."""
         with self._lock:
             self._before.setdefault(action, []).append(hook)
 
     def add_after_hook(self, action: str, hook: AfterHook) -> None:
-        """Run `hook(call)` after moto answered `action` (any status)."""
+        """Run `hook(call)` after moto answered `action` (any status); bytes replace the body."""
         with self._lock:
             self._after.setdefault(action, []).append(hook)
 
@@ -340,14 +344,10 @@ class EmulatedAws:
             self._regions.add(region)
         refusal = self._before_ec2(request, region)
         if refusal is not None:
-            status, headers, body = error_response(
-                request, environ, refusal.code, refusal.status, refusal.message
-            )
-            start_response(status, headers)
-            return [body]
+            return refuse(request, environ, start_response, refusal)
         return self._call_moto(request, environ, start_response)
 
-    def _before_ec2(self, request: AwsRequest, region: str) -> InjectedError | None:
+    def _before_ec2(self, request: AwsRequest, region: str) -> InjectedError | CannedAnswer | None:
         if request.action == "DescribeVpnConnections":
             with self._lock:
                 self._sync_region(region)
@@ -356,7 +356,8 @@ class EmulatedAws:
                 self._pool.check(requested_tunnels(request.params))
             except LabError as exc:
                 return InjectedError("InvalidParameterValue", 400, str(exc))
-        before: list[BeforeHook] = self._hooks(self._before, request.action)
+        before: list[BeforeHook] = self._hooks(self._before, "*")
+        before += self._hooks(self._before, request.action)
         for hook in before:
             refusal = hook(request)
             if refusal is not None:
@@ -373,15 +374,18 @@ class EmulatedAws:
         hooks: list[AfterHook] = self._hooks(self._after, request.action)
         if not hooks and request.action not in ("CreateVpnConnection", *_SYNC_AFTER):
             return self._moto(environ, start_response)  # type: ignore[no-any-return]
-        call = call_and_capture(self._moto, request, environ, start_response)
+        call = call_and_capture(self._moto, request, environ)
         if request.service == "ec2" and call.status == 200:
             self._after_ec2(call, request.region or self.region)
         for hook in hooks:
             try:
-                hook(call)
+                body = hook(call)
             except Exception:  # the call itself succeeded; a broken hook must not hide that
                 _log.exception("after-hook for %s failed", request.action)
-        return [call.body]
+                continue
+            if body is not None:
+                call = replace(call, body=body)
+        return send(call, start_response)
 
     def _after_ec2(self, call: ApiCall, region: str) -> None:
         params = dict(call.request.params)

@@ -1,4 +1,4 @@
-"""`vpnwatch lab serve|state|aws-fault|tunnel`: run the emulated world and poke at it.
+"""`vpnwatch lab serve|state|aws-fault|tunnel|fault`: run the emulated world and poke at it.
 
 `serve` runs the world in this process; the other commands find it through `--config` (the
 config the world wrote) or its runtime record, and talk to its control API over loopback.
@@ -19,6 +19,10 @@ from typing import Any
 
 from vpnwatch.lab.runtime import ControlClient, endpoint_from_config, the_running_world
 from vpnwatch.lab.safety import LabError
+
+# Spelled out, not imported: these commands must not load asyncssh, moto or boto3.
+FAULT_KINDS = ("crash", "hang", "bgp-down", "ipsec-down", "garbage", "slow")
+ROUTER_VERSIONS = ("1.1", "1.3", "1.4", "mixed")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -77,6 +81,7 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="how long AWS takes to notice a dead tunnel (default %(default)s)",
     )
+    _add_router_options(p)
 
     p = sub.add_parser("state", help="print the world's truth (instances, tunnels, faults)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -100,7 +105,32 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("outside_ip", metavar="OUTSIDE_IP")
     p.add_argument("status", choices=["up", "down", "auto"])
     _add_config_option(p)
+
+    p = sub.add_parser("fault", help="set (or --clear) a fault on a simulated router")
+    p.add_argument("router", metavar="ROUTER", help="router name, e.g. spoke1-r1")
+    p.add_argument("kind", metavar="KIND", choices=[*FAULT_KINDS, "all"],
+                   help=f"one of {', '.join(FAULT_KINDS)} ('all' with --clear)")  # fmt: skip
+    p.add_argument("--clear", action="store_true", help="clear the fault instead")
+    p.add_argument("--delay", type=float, metavar="S", help="seconds per command (slow only)")
+    _add_config_option(p)
     return parser
+
+
+def _add_router_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-routers", action="store_true", help="AWS only, no simulated routers")
+    p.add_argument("--router-version", default="1.4", choices=ROUTER_VERSIONS,
+                   help="VyOS version of the routers (default %(default)s)")  # fmt: skip
+    for name, default, what in (
+        ("release-delay", 3.0, "a terminated instance's private IP stays in use"),
+        ("boot-delay", 1.0, "a launched or rebooted router takes to boot"),
+        ("console-delay", 1.0, "a booted router's console output takes to appear"),
+    ):
+        p.add_argument(f"--{name}", type=float, default=default, metavar="S",
+                       help=f"how long {what} (default %(default)s)")  # fmt: skip
+    p.add_argument("--heal-live", action="store_true",
+                   help="write heal.dry_run: false (default: dry run)")  # fmt: skip
+    p.add_argument("--heal-strategy", choices=["same-ip", "eni"], default="same-ip",
+                   help="heal.strategy written into the config (default %(default)s)")  # fmt: skip
 
 
 def _client(config: Path | None) -> ControlClient:
@@ -138,11 +168,34 @@ def _print_table(state: dict[str, Any]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    _print_routers(state.get("routers", []))
     for f in state.get("faults", []):
         print(
             f"fault {f['id']}: {f['action']} code={f['code']} status={f['status']} "
             f"count={f['count']} delay={f['delay']} hits={f['hits']}"
         )
+
+
+def _print_routers(routers: list[dict[str, Any]]) -> None:
+    if not routers or "state" not in routers[0]:
+        return
+    print()
+    rows = [("ROUTER", "INSTANCE", "STATE", "SSH", "ALIVE", "BGP", "IPSEC", "FAULTS")]
+    for r in routers:
+        bgp = list(r.get("bgp", {}).values())
+        ipsec = list(r.get("ipsec", {}).values())
+        rows.append(
+            (
+                r["name"], r["instance_id"], r["state"], r.get("ssh") or "-",
+                str(r.get("alive")).lower(),
+                f"{bgp.count('Established')}/{len(bgp)} up",
+                f"{ipsec.count('up')}/{len(ipsec)} up",
+                ",".join(r.get("faults", [])) or "-",
+            )
+        )  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -162,6 +215,13 @@ def _serve(args: argparse.Namespace) -> int:
         health_interval=args.health_interval,
         detection_delay=args.detection_delay,
         publish_runtime=True,
+        routers=not args.no_routers,
+        router_version=args.router_version,
+        release_delay=args.release_delay,
+        boot_delay=args.boot_delay,
+        console_delay=args.console_delay,
+        heal_dry_run=not args.heal_live,
+        heal_strategy=args.heal_strategy,
     )
     try:
         world.start()
@@ -196,6 +256,9 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "tunnel":
         status = None if args.status == "auto" else args.status.upper()
         print(json.dumps(client.set_tunnel(args.vpn_id, args.outside_ip, status)))
+    elif args.command == "fault":
+        view = client.router_fault(args.router, args.kind, clear=args.clear, delay=args.delay)
+        print(json.dumps(view))
     return EXIT_OK
 
 

@@ -45,11 +45,13 @@ class AwsRequest:
 
 @dataclass(frozen=True)
 class ApiCall:
-    """A finished AWS API call, as an after-hook sees it."""
+    """A finished AWS API call, as an after-hook sees it (not sent to the client yet)."""
 
     request: AwsRequest
     status: int
     body: bytes
+    status_line: str = ""  # e.g. "200 OK"; "" → built from `status`
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,18 @@ class InjectedError:
     message: str
 
 
-BeforeHook = Callable[[AwsRequest], InjectedError | None]
-AfterHook = Callable[[ApiCall], None]
+@dataclass(frozen=True)
+class CannedAnswer:
+    """What a before-hook returns to answer a request itself (moto never sees it)."""
+
+    body: bytes
+    status_line: str = "200 OK"
+    content_type: str = "text/xml;charset=UTF-8"
+
+
+BeforeHook = Callable[[AwsRequest], InjectedError | CannedAnswer | None]
+# An after-hook may return a new response body (same status); None keeps moto's.
+AfterHook = Callable[[ApiCall], bytes | None]
 
 
 @dataclass(frozen=True)
@@ -261,6 +273,24 @@ def error_response(
     return f"{status} Injected Fault", headers, body
 
 
+def refuse(
+    request: AwsRequest,
+    environ: WsgiEnviron,
+    start_response: StartResponse,
+    answer: InjectedError | CannedAnswer,
+) -> Iterable[bytes]:
+    """Answer with what a before-hook chose: an error as AWS would word it, or a canned body."""
+    if isinstance(answer, CannedAnswer):
+        headers = [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body)))]
+        start_response(answer.status_line, headers)
+        return [answer.body]
+    status, headers, body = error_response(
+        request, environ, answer.code, answer.status, answer.message
+    )
+    start_response(status, headers)
+    return [body]
+
+
 def apply_fault(
     injector: FaultInjector,
     request: AwsRequest,
@@ -282,15 +312,14 @@ def apply_fault(
     return [body]
 
 
-def call_and_capture(
-    app: WsgiApp, request: AwsRequest, environ: WsgiEnviron, start_response: StartResponse
-) -> ApiCall:
-    """Run the wrapped app and keep its status and whole body (for after-hooks)."""
-    captured: dict[str, int] = {}
+def call_and_capture(app: WsgiApp, request: AwsRequest, environ: WsgiEnviron) -> ApiCall:
+    """Run the wrapped app and keep its status, headers and whole body; nothing is sent yet,
+    so after-hooks may still replace the body (`send` does the sending)."""
+    captured: dict[str, Any] = {}
 
     def capture(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
-        captured["status"] = int(status.split()[0])
-        return start_response(status, headers, *exc)
+        captured["status"], captured["headers"] = status, tuple(headers)
+        return lambda data: None  # the legacy write() callable: moto never uses it
 
     chunks = app(environ, capture)
     try:
@@ -299,4 +328,13 @@ def call_and_capture(
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
-    return ApiCall(request, captured.get("status", 500), body)
+    line = str(captured.get("status", "500 Internal Server Error"))
+    return ApiCall(request, int(line.split()[0]), body, line, captured.get("headers", ()))
+
+
+def send(call: ApiCall, start_response: StartResponse) -> Iterable[bytes]:
+    """Start the response of a captured call, with a Content-Length that fits its body."""
+    headers = [(k, v) for k, v in call.headers if k.lower() != "content-length"]
+    headers.append(("Content-Length", str(len(call.body))))
+    start_response(call.status_line or f"{call.status} Lab", headers)
+    return [call.body]

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9810"
 DEFAULT_HEALTH_INTERVAL = 2.0
+# A lab replacement takes seconds, not minutes: fail fast when something is off.
+LAB_HEAL_TIMEOUTS = {
+    "terminate": 60.0, "launch": 60.0, "ssh": 60.0, "console": 60.0, "verify": 60.0, "poll": 0.5,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,15 @@ class SshSettings:
     user: str = "vyos"
 
 
+@dataclass(frozen=True)
+class HealSettings:
+    """The daemon's `heal:` section. Live healing (dry_run False) is opt-in, as in the product."""
+
+    dry_run: bool = True
+    strategy: str = "same-ip"  # or "eni"
+    timeouts: Mapping[str, float] = field(default_factory=lambda: dict(LAB_HEAL_TIMEOUTS))
+
+
 def render_config(
     topology: Topology,
     endpoint_url: str,
@@ -41,13 +54,18 @@ def render_config(
     metrics_listen: str = DEFAULT_METRICS_LISTEN,
     health_interval: float = DEFAULT_HEALTH_INTERVAL,
     ssh: SshSettings | None = None,
+    heal: HealSettings | None = None,
+    instance_ids: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The config as a mapping; ssh is disabled until simulated routers are given."""
+    """The config as a mapping; ssh is disabled until simulated routers are given.
+    `instance_ids` (router → instance) overrides the topology's, e.g. after a replacement."""
+    heal = heal or HealSettings()
     sites = []
     for site in topology.sites:
         routers = []
         for router in (r for r in topology.routers if r.site == site.name):
-            entry: dict[str, Any] = {"name": router.name, "instance_id": router.instance_id}
+            instance = (instance_ids or {}).get(router.name, router.instance_id)
+            entry: dict[str, Any] = {"name": router.name, "instance_id": instance}
             if ssh is not None and router.name in ssh.endpoints:
                 entry["ssh_host"], entry["ssh_port"] = ssh.endpoints[router.name]
             routers.append(entry)
@@ -83,6 +101,13 @@ def render_config(
         },
         "sites": sites,
         "health": {"interval": health_interval, "failures": 3, "min_failed_seconds": 6.0},
+        "heal": {
+            "enabled": True,
+            "dry_run": heal.dry_run,
+            "strategy": heal.strategy,
+            "timeouts": dict(heal.timeouts),
+        },
+        "backup": {"enabled": ssh is not None, "store": "dir"},
         "metrics": {"listen": metrics_listen},
         "logging": {"format": "auto", "level": "info"},
         "state_dir": str(state_dir / "daemon"),

@@ -176,6 +176,21 @@ class ControlClient:
         result: dict[str, Any] = self.request("POST", "/_lab/tunnels", body)["tunnel"]
         return result
 
+    def routers(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", "/_lab/routers")["routers"]
+        return result
+
+    def router_fault(
+        self, router: str, kind: str, *, clear: bool = False, delay: float | None = None
+    ) -> dict[str, Any]:
+        """Set (or clear) a fault on a simulated router; kind "all" with clear clears all."""
+        body = {"router": router, "kind": kind, "clear": clear, "delay": delay}
+        result: dict[str, Any] = self.request("POST", "/_lab/routers/fault", body)["router"]
+        return result
+
+    def tamper_next_console(self, router: str) -> None:
+        self.request("POST", "/_lab/routers/tamper-console", {"router": router})
+
 
 def _error_text(exc: urllib.error.HTTPError) -> str:
     try:

@@ -163,3 +163,32 @@ async def test_reboot_drops_sessions_and_renegotiates(
     assert router.faults == set()
     clock.advance(1.5)
     assert router.bgp_up(A) and router.bgp_up(B)
+
+
+def test_stuck_faults_are_cured_by_the_matching_soft_fix(
+    make_router: RouterFactory, clock: ManualClock
+) -> None:
+    """bgp-stuck ends with `reset ip bgp`, ipsec-stuck with `restart vpn`; the -down faults
+    stay until cleared (nothing the router does cures them)."""
+    router = make_router()
+    router.core.boot()
+    clock.advance(2.0)
+    assert router.bgp_up(A)
+    router.core.set_fault(Fault.BGP_STUCK)
+    clock.advance(0.1)
+    assert not router.bgp_up(A) and router.tunnel_up(A)
+    router.core.reset_bgp("all")
+    clock.advance(1.5)
+    assert router.bgp_up(A) and Fault.BGP_STUCK not in router.core.faults
+
+    router.core.set_fault(Fault.IPSEC_STUCK)
+    clock.advance(0.1)
+    assert not router.tunnel_up(A)
+    router.core.reset_sas(None)
+    clock.advance(0.6)
+    assert router.tunnel_up(A) and Fault.IPSEC_STUCK not in router.core.faults
+
+    router.core.set_fault(Fault.BGP_DOWN)
+    router.core.reset_bgp("all")
+    clock.advance(1.5)
+    assert not router.bgp_up(A) and Fault.BGP_DOWN in router.core.faults

@@ -21,7 +21,16 @@ from vpnwatch.lab.runtime import ControlClient, endpoint_from_config, the_runnin
 from vpnwatch.lab.safety import LabError
 
 # Spelled out, not imported: these commands must not load asyncssh, moto or boto3.
-FAULT_KINDS = ("crash", "hang", "bgp-down", "ipsec-down", "garbage", "slow")
+FAULT_KINDS = (
+    "crash",
+    "hang",
+    "bgp-down",
+    "ipsec-down",
+    "bgp-stuck",
+    "ipsec-stuck",
+    "garbage",
+    "slow",
+)
 ROUTER_VERSIONS = ("1.1", "1.3", "1.4", "mixed")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2

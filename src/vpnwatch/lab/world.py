@@ -280,7 +280,8 @@ class LabWorld:
         return self.routers.endpoints()[name]
 
     def set_router_fault(self, name: str, kind: str, *, delay: float | None = None) -> Any:
-        """crash, hang, bgp-down, ipsec-down, garbage or slow (`delay`: seconds per command)."""
+        """crash, hang, bgp-down, ipsec-down, bgp-stuck (until `reset ip bgp`), ipsec-stuck
+        (until `restart vpn`), garbage or slow (`delay`: seconds per command)."""
         return self.routers.set_fault(name, kind, delay)
 
     def clear_router_fault(self, name: str, kind: str | None = None) -> Any:

@@ -58,6 +58,11 @@ class Fault(StrEnum):
     IPSEC_DOWN = "ipsec-down"  # no SAs; BGP follows when its hold timer expires
     GARBAGE = "garbage"  # every command prints random text that is no known format
     SLOW = "slow"  # every command answers after a delay
+    # The failures a soft fix cures: a session stuck after a peer's restart until
+    # `reset ip bgp`; IKEv1 SAs not re-initiated after an AWS endpoint change until
+    # `restart vpn` (aws-facts: the customer side must re-initiate).
+    BGP_STUCK = "bgp-stuck"
+    IPSEC_STUCK = "ipsec-stuck"
 
 
 @dataclass(frozen=True)
@@ -222,6 +227,7 @@ class RouterCore:
         peer = view.peer_for(spec.outside_ip)
         ipsec_ok = (
             Fault.IPSEC_DOWN not in self.faults
+            and Fault.IPSEC_STUCK not in self.faults
             and peer is not None
             and self._peer_works(peer, spec)
         )
@@ -234,6 +240,7 @@ class RouterCore:
         )
         bgp_ok = (
             Fault.BGP_DOWN not in self.faults
+            and Fault.BGP_STUCK not in self.faults
             and not neighbor.shutdown
             and vti_ok
             and neighbor.remote_as == str(spec.remote_as)
@@ -257,6 +264,9 @@ class RouterCore:
             known = {n.address for n in self.view.neighbors}
             if neighbor not in ("all", "*") and neighbor not in known:
                 return False
+            if Fault.BGP_STUCK in self.faults:  # the reset is what unsticks it
+                self.faults.discard(Fault.BGP_STUCK)
+                self._reconcile()
             for rt in self._rt.values():
                 if neighbor in ("all", "*", rt.spec.aws_inside_ip):
                     rt.reset_bgp(now, self.timings)
@@ -271,6 +281,9 @@ class RouterCore:
             ]
             if peer is not None and not chosen:
                 return False
+            if Fault.IPSEC_STUCK in self.faults:  # re-initiating is what brings it back
+                self.faults.discard(Fault.IPSEC_STUCK)
+                self._reconcile()
             for p in chosen:
                 rt = self._rt.get(p.remote_address or "")
                 if rt is not None:
@@ -332,7 +345,8 @@ class RouterCore:
                 since = rt.sa_since if rt is not None else None
                 state: Literal["up", "connecting", "none"] = "up"
                 if since is None:
-                    state = "none" if Fault.IPSEC_DOWN in self.faults else "connecting"
+                    down = {Fault.IPSEC_DOWN, Fault.IPSEC_STUCK} & self.faults
+                    state = "none" if down else "connecting"
                 result.append(
                     SaStatus(
                         peer,

@@ -131,9 +131,9 @@ def decide(
         busy = ", ".join(f"{r} at {s}" for r, s in sorted(state.heals_in_progress.items()))
         return Decision(f"no action: heal in progress ({busy})")
     if state.breaker_open:
-        return Decision(
-            f"no action: circuit breaker open ({state.breaker_reason}); "
-            "reset with `vpnwatch heal --reset-breaker`",
+        return Decision(  # still say what is seen: the operator needs it to decide
+            f"{observed}; circuit breaker open ({state.breaker_reason}): no actions until "
+            "`vpnwatch heal --reset-breaker`",
             alert="circuit breaker open",
         )
     trip = breaker_trip(verdicts, state, now, settings)

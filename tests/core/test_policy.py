@@ -167,7 +167,7 @@ def test_circuit_breaker_trips_on_replacements_and_flaps_and_stays_open() -> Non
     assert d.open_breaker == "hub-r1 was replaced 2 times in 24 h" and not d.acts
     opened = replace(state, breaker_open=True, breaker_reason=d.open_breaker)
     assert go(fleet(), opened).reason.startswith(
-        "no action: circuit breaker open (hub-r1 was replaced"
+        "no action: all healthy; circuit breaker open (hub-r1 was replaced"
     )
     flappy = fleet(hub_r1=verdict("hub-r1", Health.HEALTHY, flaps=4))
     assert go(flappy).open_breaker == "hub-r1 flapped 4 times"

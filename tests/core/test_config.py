@@ -148,3 +148,26 @@ def test_example_config_is_valid() -> None:
     example = Path(__file__).parents[2] / "config.example.yaml"
     config = load_config(example, environ={})
     assert config.sites
+
+
+def _model_keys(model: type, prefix: str = "") -> set[str]:
+    from pydantic import BaseModel
+
+    keys = set()
+    for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+        keys.add(name)
+        ann = field.annotation
+        for candidate in (ann, *getattr(ann, "__args__", ())):
+            inner = getattr(candidate, "__args__", None)
+            for c in (candidate, *(inner or ())):
+                if isinstance(c, type) and issubclass(c, BaseModel):
+                    keys |= _model_keys(c)
+    return keys
+
+
+def test_example_config_documents_every_key() -> None:
+    from vpnwatch.config import Config
+
+    text = (Path(__file__).parents[2] / "config.example.yaml").read_text()
+    missing = sorted(k for k in _model_keys(Config) if f"{k}:" not in text)
+    assert missing == [], f"config.example.yaml does not document: {missing}"

@@ -146,6 +146,9 @@ class Replacement:
             if step in self.record.steps_done:
                 continue
             self.ctx.on_step(step)
+            self.ctx.log.info(
+                "heal step", heal_id=self.record.heal_id, router=self.record.router, step=step
+            )
             changes = await getattr(self, "_" + step.replace("-", "_"))() or {}
             self.record = self.record.done(step, **changes)
             self.ctx.store.save(self.record)

@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fault", action="store_true", help="only watch; inject nothing")
     p.add_argument("--dry-run", action="store_true", help="heal in dry-run (would have ...)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: Ctrl-C)")
+    p.add_argument(
+        "--exit-after-recovery", action="store_true", help="stop once the router has recovered"
+    )
     return p
 
 
@@ -45,6 +48,8 @@ def _show(entry: dict[str, Any], out: IO[str]) -> None:
     stamp = time.strftime("%H:%M:%S")
     if event == "cycle":
         print(f"{stamp}  {entry.get('reason')}", file=out, flush=True)
+    elif event == "heal step":
+        print(f"{stamp}  >> step {entry.get('step')} ({entry.get('router')})", file=out, flush=True)
     elif event in _STEP_EVENTS or event.startswith("would have") or "step" in entry:
         details = " ".join(
             f"{k}={entry[k]}"
@@ -95,6 +100,11 @@ def demo_main(argv: Sequence[str], out: IO[str] = sys.stdout) -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VPNWATCH_")}
         env["VPNWATCH_LOGGING__FORMAT"] = "json"
         env["VPNWATCH_METRICS__LISTEN"] = "127.0.0.1:0"
+        # The demo's crash is a dead instance: a reboot would not bring it back, so go
+        # straight to the replacement (the runbook) for unreachable routers.
+        env["VPNWATCH_HEAL__LADDER"] = json.dumps(
+            {"unreachable": ["replace"], "bgp-ipsec-down": ["reset-bgp", "restart-vpn", "replace"]}
+        )
         daemon = subprocess.Popen(
             [sys.executable, "-m", "vpnwatch", "run", "--config", str(config)],
             stdout=subprocess.PIPE,
@@ -134,6 +144,8 @@ def demo_main(argv: Sequence[str], out: IO[str] = sys.stdout) -> int:
                     file=out,
                     flush=True,
                 )
+                if args.exit_after_recovery:
+                    break
             if args.duration and now - started >= args.duration:
                 break
         return 0 if (args.no_fault or recovered or crashed_at is None) else 1

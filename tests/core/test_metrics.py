@@ -153,3 +153,35 @@ async def test_http_endpoints() -> None:
         assert (await fetch(server.port, "/nope"))[0] == 404
     finally:
         await server.stop()
+
+
+def test_deploy_metrics_list_matches_what_the_daemon_exports() -> None:
+    """deploy/metrics.txt (what rules and dashboards are checked against) is the real output."""
+    from pathlib import Path
+
+    listed: dict[str, set[str]] = {}
+    for line in (Path(__file__).parents[2] / "deploy" / "metrics.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _kind, labels = line.split()
+            listed[name] = set() if labels == "-" else set(labels.split(","))
+    registry = CollectorRegistry()
+    control = ControlState(
+        heal_steps={"hub-r1": "launch"},
+        actions={("hub-r1", "replace", "success"): 1},
+        heal_failures={"hub-r1": 0},
+        backup_success={"hub-r1": 1.0},
+        backup_drift={"hub-r1": False},
+    )
+    Metrics(registry, cycle, control).poll_duration.observe(0.1)
+    exported: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for s in family.samples:
+            name = s.name
+            for suffix in ("_bucket", "_sum", "_count", "_created"):
+                if family.type == "histogram" and name.endswith(suffix):
+                    name = family.name
+            if name.endswith("_created"):
+                continue
+            labels = set(s.labels) - {"le"}
+            exported.setdefault(name, set()).update(labels)
+    assert exported == listed

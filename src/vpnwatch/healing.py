@@ -115,10 +115,21 @@ class HealController:
         self._signal_paused = not self._signal_paused
         self._log.warning("pause toggled by SIGUSR1", paused=self._signal_paused)
 
+    @property
+    def reset_request(self) -> Path:
+        """`vpnwatch heal --reset-breaker` drops this file; a running daemon picks it up
+        (it owns guards.json and would otherwise overwrite the reset)."""
+        return self._config.state_dir / "RESET_BREAKER"
+
     def reset_breaker(self) -> None:
         self.state = replace(self.state, breaker_open=False, breaker_reason="", replacements=())
         save_guards(self._path, self.state)
         self._sync_control()
+
+    def request_reset(self) -> None:
+        self.reset_breaker()  # for a daemon that is not running
+        self.reset_request.parent.mkdir(parents=True, exist_ok=True)
+        self.reset_request.touch(mode=0o600)
 
     def _sync_control(self) -> None:
         c = self._control
@@ -152,6 +163,10 @@ class HealController:
 
     def step(self, result: CycleResult, observed: str) -> Decision:
         now = self._clock()
+        if self.reset_request.exists():
+            self.reset_request.unlink(missing_ok=True)
+            self._log.warning("circuit breaker reset by an operator", was=self.state.breaker_reason)
+            self.reset_breaker()
         busy = self.executor.busy() if self.executor else {}
         state = replace(self.state, paused=self.paused(), heals_in_progress=busy)
         state = settle(state, result.verdicts, now, self._settings)

@@ -18,7 +18,7 @@ def reset_breaker(config: Config, log: Any) -> int:
     controller = runtime.daemon.controller
     assert controller is not None
     was = controller.state.breaker_reason or "closed"
-    controller.reset_breaker()
+    controller.request_reset()
     print(f"circuit breaker reset (was: {was})")
     return 0
 

@@ -139,3 +139,44 @@ def test_guards_and_fleet_state_persist(tmp_path: Path) -> None:
     again = FleetState(tmp_path)
     assert again.instances == {"r1": "i-new"} and again.host_keys == {"r1": "ssh-ed25519 AAAA"}
     assert stat.S_IMODE((tmp_path / "fleet.json").stat().st_mode) == 0o600
+
+
+def test_a_breaker_reset_reaches_a_running_daemon(tmp_path: Path) -> None:
+    """The running daemon owns guards.json; the reset request file is how the CLI reaches it."""
+    from vpnwatch.config import parse_config
+    from vpnwatch.healing import HealController
+    from vpnwatch.metrics import ControlState
+
+    config = parse_config(
+        f"ssh: {{enabled: false}}\nstate_dir: {tmp_path}\n"
+        "sites: [{name: hub, role: hub, routers: "
+        "[{name: hub-r1, instance_id: i-0123456789abcdef0}]}]\n",
+        environ={},
+    )
+    save_guards(tmp_path / "guards.json", GuardState(breaker_open=True, breaker_reason="flaps"))
+    running = HealController(
+        config,
+        executor=None,
+        backups=None,
+        control=ControlState(),
+        log=get_logger("t"),
+        clock=lambda: 1.0,
+    )
+    assert running.state.breaker_open
+    cli = HealController(
+        config,
+        executor=None,
+        backups=None,
+        control=ControlState(),
+        log=get_logger("t"),
+        clock=lambda: 1.0,
+    )
+    cli.request_reset()
+    from tests.core.builders import observation, snapshot
+    from vpnwatch.metrics import CycleResult
+
+    result = CycleResult(snapshot(observation("hub-r1")), (), (), "x", 1.0)
+    running.step(result, "no action: all healthy")
+    assert not running.state.breaker_open
+    assert not load_guards(tmp_path / "guards.json").breaker_open
+    assert not (tmp_path / "RESET_BREAKER").exists()

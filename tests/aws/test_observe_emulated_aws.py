@@ -114,3 +114,27 @@ async def test_aws_unavailable_makes_the_region_unknown_never_down(
     assert 'vpnwatch_poll_errors_total{source="aws"} 1.0' in text
     assert "ServiceUnavailable" in result.snapshot.errors[0][1]
     assert all(t.status is not TunnelStatus.DOWN for t in result.tunnels)
+
+
+async def test_a_host_key_mismatch_is_refused_counted_and_never_failed(
+    lab_world: LabWorld, tmp_path: Path
+) -> None:
+    import asyncssh
+
+    host, port = lab_world.router_endpoint("spoke1-r1")
+    impostor = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
+    lines = [
+        ln
+        for ln in lab_world.known_hosts_file.read_text().splitlines()
+        if not ln.startswith(f"[{host}]:{port} ")
+    ]
+    known = tmp_path / "known_hosts"
+    known.write_text("\n".join([*lines, f"[{host}]:{port} {impostor}"]) + "\n")
+    result, text = await one_cycle(
+        config_for(lab_world, tmp_path, VPNWATCH_SSH__KNOWN_HOSTS=str(known))
+    )
+    verdict = next(v for v in result.verdicts if v.router == "spoke1-r1")
+    assert verdict.health is Health.UNKNOWN and "host-key" in verdict.reason
+    assert 'vpnwatch_poll_errors_total{source="hostkey"} 1.0' in text
+    others = [v for v in result.verdicts if v.router != "spoke1-r1"]
+    assert {v.health for v in others} == {Health.HEALTHY}

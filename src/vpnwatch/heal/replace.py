@@ -37,32 +37,11 @@ def restore_commands(running_commands: str) -> tuple[str, ...]:
 
 
 SAME_IP_STEPS = (
-    "capture",
-    "tag-old",
-    "terminate",
-    "wait-terminated",
-    "launch",
-    "configure",
-    "associate-eip",
-    "wait-ssh",
-    "verify-host-key",
-    "restore",
-    "verify",
-)
-ENI_STEPS = (
-    "capture",
-    "tag-old",
-    "keep-eni",
-    "terminate",
-    "wait-terminated",
-    "launch",
-    "configure",
-    "associate-eip",
-    "wait-ssh",
-    "verify-host-key",
-    "restore",
-    "verify",
-)
+    "capture", "tag-old", "terminate", "wait-terminated", "launch", "configure",
+    "associate-eip", "wait-ssh", "verify-host-key", "restore", "verify",
+)  # fmt: skip
+# The eni strategy first makes the primary interface outlive the instance.
+ENI_STEPS = (*SAME_IP_STEPS[:2], "keep-eni", *SAME_IP_STEPS[2:])
 
 
 class HealFailed(PermanentError):

@@ -76,6 +76,27 @@ def test_1_crashed_router_is_replaced_with_same_ip_eip_and_bgp(scenario) -> None
     assert {"terminate", "launch", "associate-eip", "restore"} <= set(steps)
 
 
+def test_1b_crashed_router_is_replaced_on_its_kept_network_interface(scenario) -> None:  # type: ignore[no-untyped-def]
+    s = scenario(ladder=UNREACHABLE_REPLACE, env={"VPNWATCH_HEAL__STRATEGY": "eni"})
+    s.wait_backups()
+    old, ip = s.world.router_instance(ROUTER), s.world.topology.router(ROUTER).private_ip
+    eni = s.world.topology.router(ROUTER).eni_id
+    s.world.fault(ROUTER, "crash")
+    record = s.wait_heal_done(ROUTER)
+    assert record["strategy"] == "eni" and "keep-eni" in record["steps_done"]
+    s.wait_reason(lambda r: r == "no action: 6/6 routers healthy", after=True)
+    new = assert_replaced(s.world, ROUTER, old, ip)
+    launch = next(e for e in audit_entries(s) if e["step"] == "launch")
+    assert launch["result"].startswith("done:")
+    assert record["launch_spec"]["eni_id"] == eni
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=s.world.endpoint_url)
+    (instance,) = ec2.describe_instances(InstanceIds=[new])["Reservations"][0]["Instances"]
+    primary = next(n for n in instance["NetworkInterfaces"] if n["Attachment"]["DeviceIndex"] == 0)
+    assert primary["NetworkInterfaceId"] == eni  # the new instance sits on the kept interface
+
+
 def test_2_bgp_down_with_ssh_fine_is_fixed_by_reset_bgp(scenario) -> None:  # type: ignore[no-untyped-def]
     s = scenario()
     old = s.world.router_instance(ROUTER)

@@ -106,7 +106,6 @@ def test_prometheus_scrapes_everything_and_the_router_failed_alert_fires(
     lab_world: LabWorld, daemon: Daemon, tmp_path: Path
 ) -> None:
     prom = Prometheus(tmp_path, daemon.port())
-    broken = lab_world.topology.connections_of("spoke2-r1")
     try:
         wait_for("prometheus ready", prom.ready)
         wait_for(
@@ -129,9 +128,7 @@ def test_prometheus_scrapes_everything_and_the_router_failed_alert_fires(
         rules = prom.api("rules")["groups"]
         assert any(r["name"] == "VpnwatchRouterFailed" for g in rules for r in g["rules"])
 
-        for conn in broken:  # the router's tunnels go down on the AWS side
-            for tunnel in conn.tunnels:
-                lab_world.aws.set_tunnel(conn.id, tunnel.outside_ip, "DOWN")
+        lab_world.fault("spoke2-r1", "crash")  # SSH refused, then AWS sees its tunnels DOWN
 
         def alert_state() -> str | None:
             for alert in prom.api("alerts")["alerts"]:
@@ -153,6 +150,4 @@ def test_prometheus_scrapes_everything_and_the_router_failed_alert_fires(
         assert others == []
     finally:
         prom.stop()
-        for conn in broken:
-            for tunnel in conn.tunnels:
-                lab_world.aws.set_tunnel(conn.id, tunnel.outside_ip, "UP")
+        lab_world.fault("spoke2-r1", "crash", clear=True)

@@ -201,6 +201,23 @@ class HealConfig(_Strict):
         return value
 
 
+class LockConfig(_Strict):
+    # DESIGN §4 "leader only": every mutating step already consults a leader hook, which is
+    # always true with `none`. The shared backends are not built yet: refuse them clearly
+    # rather than run two replicas that both believe they lead.
+    backend: Literal["none", "dynamodb", "kubernetes"] = "none"
+
+    @field_validator("backend")
+    @classmethod
+    def _only_none_for_now(cls, value: str) -> str:
+        if value != "none":
+            raise ValueError(
+                f"leader lock backend {value!r} is not implemented in this version: "
+                "run a single replica with backend none"
+            )
+        return value
+
+
 class MetricsConfig(_Strict):
     listen: str = "127.0.0.1:9810"
 
@@ -234,6 +251,7 @@ class Config(_Strict):
     health: HealthConfig = HealthConfig()
     heal: HealConfig = HealConfig()
     backup: BackupConfig = BackupConfig()
+    lock: LockConfig = LockConfig()
     metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
     state_dir: Path = Path("/var/lib/vpnwatch")

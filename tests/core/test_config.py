@@ -171,3 +171,11 @@ def test_example_config_documents_every_key() -> None:
     text = (Path(__file__).parents[2] / "config.example.yaml").read_text()
     missing = sorted(k for k in _model_keys(Config) if f"{k}:" not in text)
     assert missing == [], f"config.example.yaml does not document: {missing}"
+
+
+def test_unimplemented_lock_backends_are_refused_clearly() -> None:
+    found = problems(GOOD + "lock: {backend: kubernetes}\n")
+    assert any(
+        "lock.backend: leader lock backend 'kubernetes' is not implemented" in p for p in found
+    )
+    assert parse_config(GOOD + "lock: {backend: none}\n", environ={}).lock.backend == "none"

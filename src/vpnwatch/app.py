@@ -147,6 +147,7 @@ def build_runtime(
         return holder["d"].latest if "d" in holder else None
 
     def plans() -> tuple[RouterPlan, ...]:
+        fleet.reload()  # a hand-triggered heal in another process may have moved a router
         return plan_routers(config, fleet.instances)
 
     metrics = Metrics(registry, latest, control)
@@ -163,6 +164,7 @@ def build_runtime(
             manager.run_due(clock(), targets)
 
     executor = None
+    controllers: dict[str, HealController] = {}
     if config.heal.enabled and client is not None and routers is not None:
         min_prefixes = {r.name: s.expect.min_prefixes for s in config.sites for r in s.routers}
         site_of = {r.name: (s.name, s.role) for s in config.sites for r in s.routers}
@@ -184,6 +186,8 @@ def build_runtime(
         gate = MutationGate(
             dry_run=lambda: config.heal.dry_run,
             is_leader=lambda: control.leader,
+            # read at every mutation: a pause file dropped mid-heal holds the next step
+            paused=lambda: "c" in controllers and controllers["c"].paused(),
             audit=AuditLog(config.audit_file, clock),
             log=log,
         )
@@ -206,6 +210,7 @@ def build_runtime(
     controller = HealController(
         config, executor=executor, backups=backups, control=control, log=log, clock=clock
     )
+    controllers["c"] = controller
     daemon = Daemon(
         config,
         aws=aws,

@@ -173,6 +173,20 @@ def _default_ladder() -> dict[_KIND, list[_ACTION]]:
     }
 
 
+class VerifyWindows(_Strict):
+    """Seconds to wait after each action before escalating: a VyOS reboot plus IKE and BGP
+    coming back takes minutes, and escalating early would replace a recovering router."""
+
+    reset_bgp: float = Field(60.0, ge=0)
+    restart_vpn: float = Field(90.0, ge=0)
+    reboot: float = Field(300.0, ge=0)
+    replace: float = Field(120.0, ge=0)
+
+    def for_action(self, action: str) -> float:
+        value: float = getattr(self, action.replace("-", "_"))
+        return value
+
+
 class HealConfig(_Strict):
     enabled: bool = True
     dry_run: bool = True  # start safe: log "would have ..." until an operator turns it off
@@ -180,7 +194,7 @@ class HealConfig(_Strict):
     pause_file: Path | None = None  # default: <state_dir>/PAUSE; present = paused
     strategy: Literal["same-ip", "eni"] = "same-ip"
     ladder: dict[_KIND, list[_ACTION]] = Field(default_factory=_default_ladder)
-    verify_window: float = Field(60.0, ge=0)
+    verify_windows: VerifyWindows = VerifyWindows()
     cooldown: float = Field(600.0, ge=0)
     max_concurrent_heals: int = Field(1, ge=1)
     breaker: BreakerConfig = BreakerConfig()

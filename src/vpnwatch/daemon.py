@@ -109,11 +109,9 @@ class Daemon:
                 errors.append(({"parse": "parse", "host-key": "hostkey"}.get(kind, "ssh"), kind))
         reason = observation_reason(verdicts)
         result = CycleResult(snapshot, verdicts, tunnels, reason, finished_at=self._clock())
+        self.latest = result  # what was seen is published even if acting fails below
         if self.controller is not None:
-            if self.cycles == 0:
-                for heal_id in self.controller.resume(result):
-                    self._log.warning("resumed unfinished heal", heal_id=heal_id)
-            reason = self.controller.step(result, reason).reason
+            reason = self._act(result, reason)
             result = replace(result, reason=reason)
         self.latest = result
         self.cycles += 1
@@ -130,6 +128,17 @@ class Daemon:
             errors=len(errors),
         )
         return result
+
+    def _act(self, result: CycleResult, observed: str) -> str:
+        assert self.controller is not None
+        try:
+            for heal_id in self.controller.resume(result):
+                self._log.warning("resumed unfinished heal", heal_id=heal_id)
+            return self.controller.step(result, observed).reason
+        except Exception as exc:  # a bug or bad state file must not blind the watcher
+            self._log.error("acting failed", error=f"{type(exc).__name__}: {exc}")
+            self.controller.acting_failed = True
+            return f"{observed}; no action: acting failed ({type(exc).__name__}: {exc})"
 
     async def run(self, stop: asyncio.Event) -> None:
         """Cycle every interval until `stop`; a stop interrupts a cycle in flight."""

@@ -17,6 +17,7 @@ from vpnwatch.heal.replace import Backups
 from vpnwatch.metrics import ControlState, CycleResult
 from vpnwatch.model import RouterObservation
 from vpnwatch.policy import (
+    ACTIONS,
     Decision,
     Episode,
     FleetFacts,
@@ -33,7 +34,7 @@ def policy_settings(config: Config) -> PolicySettings:
     h = config.heal
     return PolicySettings(
         ladders={k: tuple(v) for k, v in h.ladder.items()},
-        verify_window=h.verify_window,
+        verify_windows={a: h.verify_windows.for_action(a) for a in ACTIONS},
         cooldown=h.cooldown,
         max_replacements_per_router_per_day=h.breaker.max_replacements_per_router_per_day,
         max_replacements_per_fleet_per_hour=h.breaker.max_replacements_per_fleet_per_hour,
@@ -42,9 +43,14 @@ def policy_settings(config: Config) -> PolicySettings:
     )
 
 
-def load_guards(path: Path) -> GuardState:
+def load_guards(path: Path, dry_run: bool | None = None) -> GuardState:
+    """The saved guards; `dry_run` given and different from the saved mode → a fresh start
+    (what dry-run "would have" done must not count against live healing, nor vice versa)."""
     data = read_json(path, {})
+    if dry_run is not None and data.get("dry_run", dry_run) != dry_run:
+        return GuardState(dry_run=dry_run)
     return GuardState(
+        dry_run=bool(data.get("dry_run", True)) if dry_run is None else dry_run,
         breaker_open=bool(data.get("breaker_open", False)),
         breaker_reason=str(data.get("breaker_reason", "")),
         episodes={r: Episode(**e) for r, e in data.get("episodes", {}).items()},
@@ -57,6 +63,7 @@ def save_guards(path: Path, state: GuardState) -> None:
     write_json_atomic(
         path,
         {
+            "dry_run": state.dry_run,
             "breaker_open": state.breaker_open,
             "breaker_reason": state.breaker_reason,
             "episodes": {r: asdict(e) for r, e in state.episodes.items()},
@@ -101,7 +108,8 @@ class HealController:
         self._clock = clock
         self._settings = policy_settings(config)
         self._path = config.state_dir / "guards.json"
-        self.state = replace(load_guards(self._path), dry_run=config.heal.dry_run)
+        self.state = load_guards(self._path, config.heal.dry_run)
+        self.acting_failed = False
         self._signal_paused = False
         self._site_of = {r.name: s.name for s in config.sites for r in s.routers}
         self._sync_control()
@@ -157,6 +165,7 @@ class HealController:
         return {o.name: heal_target(self._config, o) for o in observations}
 
     def resume(self, result: CycleResult) -> list[str]:
+        """Every cycle: pick up heals left unfinished by a crash, a restart or a pause."""
         if self.executor is None or not self._config.heal.enabled:
             return []
         return self.executor.resume(self.targets(result.snapshot.routers))
@@ -188,6 +197,9 @@ class HealController:
         if decision.acts:
             assert decision.action is not None and decision.router is not None
             obs = next(o for o in result.snapshot.routers if o.name == decision.router)
+            # Saved before acting: a crash right after must still count this action.
+            state = after_action(state, decision.router, decision.action, now)
+            save_guards(self._path, state)
             heal_id = self.executor.start(decision.action, heal_target(self._config, obs))
             self._log.warning(
                 "heal started",
@@ -196,7 +208,6 @@ class HealController:
                 action=decision.action,
                 dry_run=state.dry_run,
             )
-            state = after_action(state, decision.router, decision.action, now)
         if state != self.state:
             save_guards(self._path, state)
         self.state = state

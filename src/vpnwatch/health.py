@@ -22,7 +22,9 @@ from vpnwatch.model import (
 
 FAILURE_UNREACHABLE = "unreachable"
 FAILURE_TUNNELS_DOWN = "bgp-ipsec-down"
-_DEAD_STATES = ("terminated", "shutting-down", "stopped", "stopping")
+FAILURE_STOPPED = "instance-stopped"  # an operator's stop (resize...): alert, never heal
+_DEAD_STATES = ("terminated", "shutting-down")
+_STOPPED_STATES = ("stopped", "stopping")
 
 
 @dataclass(frozen=True)
@@ -49,14 +51,22 @@ class RouterHistory:
     was_failed: bool = False
 
 
-def _tunnel_is_good(up: bool, routes: int | None, min_prefixes: int) -> bool:
-    return up and (routes is None or routes >= min_prefixes)
+def _aws_tunnel_is_good(up: bool, routes: int | None) -> bool:
+    """AWS's AcceptedRouteCount counts what AWS accepted *from* the router (its VPC prefix),
+    not what the router receives, so `expect.min_prefixes` does not apply here: one is enough."""
+    return up and (routes is None or routes >= 1)
 
 
 def assess(obs: RouterObservation, min_prefixes: int = 1) -> Assessment:
     """One router, one cycle, no hysteresis."""
     aws, ssh = obs.aws, obs.ssh
     name = obs.name
+    if aws.known and aws.instance is not None and aws.instance.state in _STOPPED_STATES:
+        return Assessment(
+            Health.FAILED,
+            f"{name}: instance {aws.instance.instance_id} is {aws.instance.state}",
+            FAILURE_STOPPED,
+        )
     if aws.known and aws.instance is not None and aws.instance.state in _DEAD_STATES:
         return Assessment(
             Health.FAILED,
@@ -82,9 +92,7 @@ def assess(obs: RouterObservation, min_prefixes: int = 1) -> Assessment:
             Health.UNKNOWN, f"{name}: no VPN connections found for EIP {aws.elastic_ip or '(none)'}"
         )
     aws_up = [
-        t
-        for t in tunnels
-        if _tunnel_is_good(t.status is TunnelStatus.UP, t.accepted_routes, min_prefixes)
+        t for t in tunnels if _aws_tunnel_is_good(t.status is TunnelStatus.UP, t.accepted_routes)
     ]
     if ssh is None:  # AWS-only view
         if len(aws_up) == len(tunnels) and tunnels:
@@ -149,8 +157,8 @@ def _two_sided_tunnels(obs: RouterObservation, min_prefixes: int) -> tuple[int, 
         for tunnel in conn.tunnels:
             total += 1
             t = telemetry.get((tunnel.vpn_connection_id, tunnel.outside_ip))
-            aws_ok = t is not None and _tunnel_is_good(
-                t.status is TunnelStatus.UP, t.accepted_routes, min_prefixes
+            aws_ok = t is not None and _aws_tunnel_is_good(
+                t.status is TunnelStatus.UP, t.accepted_routes
             )
             bgp_ok = bgp.get(tunnel.aws_inside_ip or "", False) if tunnel.aws_inside_ip else aws_ok
             ipsec_ok = ipsec.get(tunnel.outside_ip, False)
@@ -238,7 +246,8 @@ def evaluate(
                 failed_since=hist.failed_since,
                 consecutive_failures=hist.consecutive_failures,
                 failure_kind=raw.failure_kind,
-                flaps=hist.flaps_total,
+                flaps=len(hist.flap_times),
+                flaps_total=hist.flaps_total,
             )
         )
     return tuple(verdicts), new_histories

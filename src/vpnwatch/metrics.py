@@ -191,7 +191,7 @@ def _router_metrics(
             health.add_metric([v.router, v.site, h.value], 1.0 if v.health is h else 0.0)
         since = v.failed_since if v.raw_health is Health.FAILED else None
         failed.add_metric([v.router], max(0.0, now - since) if since is not None else 0.0)
-        flaps.add_metric([v.router], float(v.flaps))
+        flaps.add_metric([v.router], float(v.flaps_total))
     yield from (health, failed, flaps)
 
 

@@ -217,8 +217,9 @@ class RouterVerdict:
     reason: str
     failed_since: float | None = None
     consecutive_failures: int = 0
-    failure_kind: str | None = None  # "unreachable" | "bgp-ipsec-down" | None
-    flaps: int = 0
+    failure_kind: str | None = None  # "unreachable" | "bgp-ipsec-down" | "instance-stopped"
+    flaps: int = 0  # failed → healthy transitions within the flap window (the breaker's input)
+    flaps_total: int = 0  # since start (the counter metric)
 
 
 @dataclass(frozen=True)

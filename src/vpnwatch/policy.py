@@ -21,7 +21,7 @@ ACTIONS = tuple(SEVERITY)
 @dataclass(frozen=True)
 class PolicySettings:
     ladders: Mapping[str, tuple[str, ...]]  # failure kind → actions, weakest first
-    verify_window: float  # seconds to wait after an action before escalating
+    verify_windows: Mapping[str, float]  # action → seconds to wait before escalating
     cooldown: float  # seconds after an episode ends before the router may be acted on again
     max_replacements_per_router_per_day: int
     max_replacements_per_fleet_per_hour: int
@@ -164,14 +164,22 @@ def _decide_one(
     settings: PolicySettings,
 ) -> Decision:
     r = v.router
+    if r in state.heals_in_progress:
+        return Decision(f"no action: {r} is being healed ({state.heals_in_progress[r]})")
     failed_for = now - v.failed_since if v.failed_since is not None else 0.0
     what = f"{r} {v.failure_kind or 'failed'} for {failed_for:.0f} s"
     if v.failure_kind is None:
         return Decision(f"no action: {what}: failure kind unknown")
     episode = state.episodes.get(r)
-    if episode is not None and now - episode.last_action_at < settings.verify_window:
-        left = settings.verify_window - (now - episode.last_action_at)
+    window = settings.verify_windows.get(episode.last_action, 0.0) if episode else 0.0
+    if episode is not None and now - episode.last_action_at < window:
+        left = window - (now - episode.last_action_at)
         return Decision(f"no action: verifying {episode.last_action} on {r} ({left:.0f} s left)")
+    if not settings.ladders.get(v.failure_kind):
+        return Decision(
+            f"no action: {what}: no healing for {v.failure_kind} (alert only)",
+            alert=f"{r} {v.failure_kind}",
+        )
     action = _next_action(v.failure_kind, episode, settings)
     if action is None:
         tried = episode.last_action if episode else "nothing"
@@ -267,7 +275,8 @@ def manual_refusal(
         return f"pair guard: {busy_partner}"
     site = facts.site_of[router]
     mine = by_name.get(router)
-    itself_failed = mine is not None and mine.health is Health.FAILED
+    # One cycle cannot pass the hysteresis: what counts here is this cycle's raw verdict.
+    itself_failed = mine is not None and mine.raw_health is Health.FAILED
     for other, other_site in facts.site_of.items():
         verdict = by_name.get(other)
         partner_down = verdict is None or verdict.health is not Health.HEALTHY

@@ -46,7 +46,14 @@ class FleetState:
     def save(self) -> None:
         write_json_atomic(self._path, {"instances": self.instances, "host_keys": self.host_keys})
 
+    def reload(self) -> None:
+        """Pick up what another process (a hand-triggered `vpnwatch heal`) wrote."""
+        data = read_json(self._path, {})
+        self.instances = dict(data.get("instances", {}))
+        self.host_keys = dict(data.get("host_keys", {}))
+
     def replaced(self, router: str, instance_id: str, host_key: str | None) -> None:
+        self.reload()  # never overwrite another router's newer entry with a stale copy
         self.instances[router] = instance_id
         if host_key:
             self.host_keys[router] = host_key

@@ -18,7 +18,7 @@ SETTINGS = PolicySettings(
         "bgp-ipsec-down": ("reset-bgp", "restart-vpn", "reboot", "replace"),
         "unreachable": ("reboot", "replace"),
     },
-    verify_window=30.0,
+    verify_windows={"reset-bgp": 30.0, "restart-vpn": 30.0, "reboot": 30.0, "replace": 30.0},
     cooldown=300.0,
     max_replacements_per_router_per_day=2,
     max_replacements_per_fleet_per_hour=3,
@@ -181,3 +181,24 @@ def test_settle_ends_episodes_of_healthy_routers() -> None:
     state = after_action(LIVE, "hub-r1", "reboot", 0)
     state = settle(state, fleet(), 50, SETTINGS)
     assert "hub-r1" not in state.episodes and state.cooldown_until["hub-r1"] == 350
+
+
+def test_a_router_being_healed_is_never_given_a_second_heal() -> None:
+    two = replace(SETTINGS, max_concurrent_heals=2)
+    v = fleet(hub_r1=verdict("hub-r1", Health.FAILED, "unreachable", since=0))
+    state = replace(LIVE, heals_in_progress={"hub-r1": "launch"})
+    d = decide(v, state, FACTS, 500.0, two, observed="x")
+    assert not d.acts and "hub-r1 is being healed (launch)" in d.reason
+
+
+def test_a_stopped_instance_is_alerted_never_healed() -> None:
+    v = fleet(hub_r1=verdict("hub-r1", Health.FAILED, "instance-stopped", since=0))
+    d = go(v)
+    assert not d.acts and "no healing for instance-stopped" in d.reason and d.alert
+
+
+def test_flaps_outside_the_window_do_not_open_the_breaker() -> None:
+    old_flaps = RouterVerdict(
+        "hub-r1", "hub", "i-1", Health.HEALTHY, Health.HEALTHY, "x", flaps=0, flaps_total=9
+    )
+    assert go([old_flaps]).open_breaker is None

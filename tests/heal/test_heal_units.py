@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,107 @@ def test_a_breaker_reset_reaches_a_running_daemon(tmp_path: Path) -> None:
     assert not running.state.breaker_open
     assert not load_guards(tmp_path / "guards.json").breaker_open
     assert not (tmp_path / "RESET_BREAKER").exists()
+
+
+def _executor(tmp_path: Path, *, dry_run: bool, paused: bool = False):  # type: ignore[no-untyped-def]
+    from vpnwatch.heal.executor import HealExecutor
+    from vpnwatch.heal.replace import Timeouts
+
+    g = MutationGate(
+        dry_run=lambda: dry_run,
+        is_leader=lambda: True,
+        audit=AuditLog(None, clock=lambda: 0.0),
+        log=get_logger("t"),
+        paused=lambda: paused,
+    )
+    return HealExecutor(
+        gate=g,
+        store=ProgressStore(tmp_path),
+        fleet=FleetState(tmp_path),
+        ec2_for=lambda region: None,
+        vyos=None,
+        backups=None,
+        verify=None,  # type: ignore[arg-type]
+        strategy="same-ip",
+        timeouts=Timeouts(),
+        managed_tag=("k", "v"),
+        log=get_logger("t"),
+        on_result=lambda *a: None,
+    )
+
+
+def test_resume_continues_only_live_replacements_past_terminate(tmp_path: Path) -> None:
+    store = ProgressStore(tmp_path)
+    base = HealRecord("x", "r1", "replace", "same-ip", 0.0, False, "i-1")
+    store.save(replace(base, heal_id="soft", router="r2", action="reboot", strategy="-"))
+    store.save(replace(base, heal_id="early", router="r3", steps_done=("capture", "tag-old")))
+    store.save(
+        replace(
+            base,
+            heal_id="dry",
+            router="r4",
+            dry_run=True,
+            steps_done=("capture", "tag-old", "terminate"),
+        )
+    )
+    store.save(
+        replace(base, heal_id="late", router="r5", steps_done=("capture", "tag-old", "terminate"))
+    )
+    executor = _executor(tmp_path, dry_run=False, paused=True)
+    from vpnwatch.heal.executor import HealTarget
+
+    targets = {
+        r: HealTarget(r, "us-east-1", "i-1", None, "127.0.0.1", 22, ())
+        for r in ("r2", "r3", "r4", "r5")
+    }
+    assert executor.resume(targets) == []
+    status = {r.heal_id: r.status for r in store.load_all()}
+    assert status == {
+        "soft": "abandoned",
+        "early": "abandoned",
+        "dry": "abandoned",
+        "late": "running",
+    }  # kept for when actions are unpaused
+
+
+async def test_a_pause_holds_the_next_mutation(tmp_path: Path) -> None:
+    from vpnwatch.heal.gate import HealPaused
+
+    g = MutationGate(
+        dry_run=lambda: False,
+        is_leader=lambda: True,
+        audit=AuditLog(tmp_path / "a.jsonl", clock=lambda: 0.0),
+        log=get_logger("t"),
+        paused=lambda: True,
+    )
+    called = []
+
+    async def call() -> None:
+        called.append(1)
+
+    with pytest.raises(HealPaused):
+        await g.mutate(
+            heal_id="h",
+            router="r",
+            action="replace",
+            step="launch",
+            description="launch",
+            call=call,
+        )
+    assert not called and read_audit(tmp_path / "a.jsonl")[0]["result"] == "held: paused"
+
+
+def test_dry_run_guard_state_does_not_carry_into_live_mode(tmp_path: Path) -> None:
+    path = tmp_path / "guards.json"
+    save_guards(
+        path,
+        GuardState(
+            dry_run=True,
+            episodes={"r1": Episode("replace", 1.0, 0.0)},
+            replacements=(("r1", 1.0),),
+            breaker_open=True,
+        ),
+    )
+    assert load_guards(path, dry_run=True).breaker_open
+    live = load_guards(path, dry_run=False)
+    assert not live.breaker_open and live.episodes == {} and live.replacements == ()

@@ -53,7 +53,9 @@ class Scenario:
             VPNWATCH_LOGGING__FORMAT="json",
             VPNWATCH_HEALTH__FAILURES="2",
             VPNWATCH_HEALTH__MIN_FAILED_SECONDS="2",
-            VPNWATCH_HEAL__VERIFY_WINDOW="8",
+            VPNWATCH_HEAL__VERIFY_WINDOWS=json.dumps(
+                dict.fromkeys(("reset_bgp", "restart_vpn", "reboot", "replace"), 8)
+            ),
             VPNWATCH_HEAL__COOLDOWN="5",
             VPNWATCH_HEAL__DRY_RUN="true" if dry_run else "false",
         )

@@ -154,6 +154,16 @@ def test_6_daemon_killed_after_each_step_finishes_the_heal(scenario) -> None:  #
     s = scenario(ladder=UNREACHABLE_REPLACE)
     s.wait_backups()
     old, ip = s.world.router_instance(ROUTER), s.world.topology.router(ROUTER).private_ip
+    # Every mutating call takes a little while, so the test sees each step land (and
+    # sometimes kills the daemon in the middle of a call).
+    for action in (
+        "CreateTags",
+        "TerminateInstances",
+        "RunInstances",
+        "ModifyInstanceAttribute",
+        "AssociateAddress",
+    ):
+        s.world.aws.add_fault(action, delay=0.4, count=-1)
     s.world.fault(ROUTER, "crash")
     killed_after: list[str] = []
     seen = 0

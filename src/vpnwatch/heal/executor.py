@@ -15,7 +15,7 @@ from typing import Any
 
 from vpnwatch.adapters.ec2_actions import Ec2Actions
 from vpnwatch.adapters.vyos import RouterEndpoint, VyosClient
-from vpnwatch.heal.gate import MutationGate
+from vpnwatch.heal.gate import HealPaused, MutationGate
 from vpnwatch.heal.progress import HealRecord, ProgressStore, make_heal_id
 from vpnwatch.heal.replace import (
     BACKUP_PATH,
@@ -107,6 +107,8 @@ class HealExecutor:
         return {r: self.steps.get(r, "starting") for r, t in self._tasks.items() if not t.done()}
 
     def start(self, action: str, target: HealTarget) -> str:
+        if target.router in self.busy():
+            raise RuntimeError(f"{target.router} is already being healed")
         now = self._clock()
         record = HealRecord(
             heal_id=make_heal_id(target.router, action, now),
@@ -123,11 +125,24 @@ class HealExecutor:
         return record.heal_id
 
     def resume(self, targets: Mapping[str, HealTarget]) -> list[str]:
-        """Continue heals an earlier process left unfinished (after a crash or SIGKILL)."""
+        """Continue heals an earlier process (or a pause) left unfinished.
+
+        Only a replacement past its point of no return (the old instance terminated) is
+        continued, and only in the mode it started in. Anything earlier is abandoned: the
+        old instance is still there, so the policy decides afresh with today's guards.
+        """
         resumed = []
         for record in self._store.unfinished():
             target = targets.get(record.router)
-            if target is None or record.router in self._tasks:
+            if target is None or record.router in self.busy():
+                continue
+            why_not = self._resume_refusal(record)
+            if why_not is not None:
+                if record.dry_run or "terminate" not in record.steps_done:
+                    self._store.save(replace(record, status="abandoned", error=why_not))
+                    self._log.warning("heal abandoned", heal_id=record.heal_id, reason=why_not)
+                else:  # live and past terminate: keep it for when it can run again
+                    self._log.error("live heal unfinished", heal_id=record.heal_id, reason=why_not)
                 continue
             target = replace(
                 target,
@@ -144,6 +159,18 @@ class HealExecutor:
             resumed.append(record.heal_id)
         return resumed
 
+    def _resume_refusal(self, record: HealRecord) -> str | None:
+        if record.dry_run != self._gate.dry_run:
+            mode = "dry-run" if record.dry_run else "live"
+            return f"started {mode}, the daemon is not {mode} now"
+        if record.action != "replace":
+            return "a soft action is not resumed; the policy decides again"
+        if "terminate" not in record.steps_done:
+            return "stopped before terminating the old instance; the policy decides again"
+        if self._gate.paused:
+            return "actions are paused"
+        return None
+
     def _spawn(self, record: HealRecord, target: HealTarget) -> None:
         task = asyncio.create_task(self._run(record, target), name=f"heal-{record.heal_id}")
         self._tasks[record.router] = task
@@ -155,6 +182,11 @@ class HealExecutor:
             record = await self._execute(record, target)
         except asyncio.CancelledError:
             raise  # shutting down: the record stays "running" and is resumed next start
+        except HealPaused as exc:
+            self._log.warning(
+                "heal held by pause", heal_id=record.heal_id, router=router, detail=str(exc)
+            )
+            return record  # still "running": resumed once actions are unpaused
         except Exception as exc:
             record = replace(record, status="failed", error=f"{type(exc).__name__}: {exc}")
             self._store.save(record)

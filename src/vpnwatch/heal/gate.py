@@ -15,6 +15,11 @@ class NotLeader(PermanentError):
     """This replica lost the leader lock: it must not mutate anything."""
 
 
+class HealPaused(Exception):
+    """Actions were paused while a heal ran: it stops before its next mutation and stays
+    unfinished, to be resumed once unpaused (an operator may be working by hand)."""
+
+
 class MutationGate:
     def __init__(
         self,
@@ -22,11 +27,13 @@ class MutationGate:
         dry_run: Callable[[], bool],
         is_leader: Callable[[], bool],
         audit: AuditLog,
+        paused: Callable[[], bool] = lambda: False,
         log: Any,
         on_would_have: Callable[[str, str], None] | None = None,
     ) -> None:
         self._dry_run = dry_run
         self._is_leader = is_leader
+        self._paused = paused
         self._audit = audit
         self._log = log
         self._on_would_have = on_would_have
@@ -34,6 +41,10 @@ class MutationGate:
     @property
     def dry_run(self) -> bool:
         return self._dry_run()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused()
 
     async def mutate(
         self,
@@ -53,6 +64,9 @@ class MutationGate:
             if self._on_would_have is not None:
                 self._on_would_have(router, action)
             return None
+        if self._paused():
+            self._audit.record(**common, result="held: paused", dry_run=False)
+            raise HealPaused(f"paused: not going to {description}")
         if not self._is_leader():  # checked right before every mutating call
             self._audit.record(**common, result="refused: not leader", dry_run=False)
             raise NotLeader(f"not the leader: refusing to {description}")

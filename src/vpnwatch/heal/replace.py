@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from vpnwatch.adapters.aws import AwsApiError
 from vpnwatch.adapters.ec2_actions import HEAL_TAG, Ec2Actions, LaunchSpec
+from vpnwatch.adapters.vyos_errors import SshAuthFailed
 from vpnwatch.errors import ParseError, PermanentError, TemporaryError
 from vpnwatch.heal.gate import MutationGate
 from vpnwatch.heal.progress import HealRecord, ProgressStore
@@ -42,6 +43,10 @@ SAME_IP_STEPS = (
 )  # fmt: skip
 # The eni strategy first makes the primary interface outlive the instance.
 ENI_STEPS = (*SAME_IP_STEPS[:2], "keep-eni", *SAME_IP_STEPS[2:])
+
+
+class _NotYet(TemporaryError):
+    """A condition that resolves itself while the new instance finishes booting."""
 
 
 class HealFailed(PermanentError):
@@ -128,13 +133,31 @@ class Replacement:
             self.ctx.log.info(
                 "heal step", heal_id=self.record.heal_id, router=self.record.router, step=step
             )
-            changes = await getattr(self, "_" + step.replace("-", "_"))() or {}
+            changes = await self._run_step(step)
             self.record = self.record.done(step, **changes)
             self.ctx.store.save(self.record)
             self.ctx.on_record(self.record)
         self.record = self.record.done("finished", status="done")
         self.ctx.store.save(self.record)
         return self.record
+
+    async def _run_step(self, step: str) -> dict[str, Any]:
+        """Every step is idempotent, so a temporary error (throttling past the call budget,
+        an SSH blip) is retried until the step's deadline instead of stranding a router
+        whose old instance is already gone."""
+        action = getattr(self, "_" + step.replace("-", "_"))
+        deadline = self.ctx.monotonic() + self.ctx.timeouts.launch
+        while True:
+            try:
+                changes: dict[str, Any] = await action() or {}
+                return changes
+            except TemporaryError as exc:
+                if self.ctx.monotonic() >= deadline:
+                    raise HealFailed(f"{step}: still failing after retries: {exc}") from None
+                self.ctx.log.warning(
+                    "heal step retrying", heal_id=self.record.heal_id, step=step, error=str(exc)
+                )
+                await self.ctx.sleep(self.ctx.timeouts.poll)
 
     async def _dry_run(self) -> HealRecord:
         for step in self.steps:
@@ -338,12 +361,18 @@ class Replacement:
         text, version = backup
         key = self.record.host_key
         assert key is not None
+        try:
+            await self._restore_once(text, version, key)
+        except SshAuthFailed as exc:  # cloud-init may not have installed the login key yet
+            raise _NotYet(str(exc)) from None
+        return {"backup_version": version}
+
+    async def _restore_once(self, text: str, version: str, key: str) -> None:
         await self._mutate(
             "restore",
             f"restore backup {version} onto {self.record.new_instance_id}",
             lambda: self.ctx.access.restore(text, key),
         )
-        return {"backup_version": version}
 
     async def _verify(self) -> None:
         new = self.record.new_instance_id

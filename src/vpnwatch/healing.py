@@ -168,7 +168,23 @@ class HealController:
         """Every cycle: pick up heals left unfinished by a crash, a restart or a pause."""
         if self.executor is None or not self._config.heal.enabled:
             return []
-        return self.executor.resume(self.targets(result.snapshot.routers))
+        resumed = self.executor.resume(self.targets(result.snapshot.routers))
+        if self.executor.abandoned:
+            # The abandoned heal never reached its point of no return: its ladder step
+            # did not happen, so the policy starts that router's escalation afresh.
+            gone = set(self.executor.abandoned)
+            self.executor.abandoned.clear()
+            episodes = {r: e for r, e in self.state.episodes.items() if r not in gone}
+            # ... and an abandoned replacement replaced nothing: it does not count either
+            undone = {
+                (r, e.last_action_at)
+                for r, e in self.state.episodes.items()
+                if r in gone and e.last_action == "replace"
+            }
+            replacements = tuple(x for x in self.state.replacements if x not in undone)
+            self.state = replace(self.state, episodes=episodes, replacements=replacements)
+            save_guards(self._path, self.state)
+        return resumed
 
     def step(self, result: CycleResult, observed: str) -> Decision:
         now = self._clock()

@@ -135,6 +135,16 @@ class Ec2Actions:
             )
         return None
 
+    async def address_of_instance(self, instance_id: str) -> AddressInfo | None:
+        page = await self._call(
+            "describe_addresses", Filters=[{"Name": "instance-id", "Values": [instance_id]}]
+        )
+        for a in page.get("Addresses", []):
+            return AddressInfo(
+                a["AllocationId"], a["PublicIp"], a.get("InstanceId"), a.get("NetworkInterfaceId")
+            )
+        return None
+
     async def console_output(self, instance_id: str) -> str:
         page = await self._call("get_console_output", InstanceId=instance_id, Latest=True)
         text = page.get("Output") or ""

@@ -102,6 +102,7 @@ class HealExecutor:
         self._sleep = sleep
         self._tasks: dict[str, asyncio.Task[HealRecord]] = {}
         self.steps: dict[str, str] = {}
+        self.abandoned: list[str] = []  # routers whose unfinished heal resume gave up
 
     def busy(self) -> dict[str, str]:
         return {r: self.steps.get(r, "starting") for r, t in self._tasks.items() if not t.done()}
@@ -141,6 +142,7 @@ class HealExecutor:
                 if record.dry_run or "terminate" not in record.steps_done:
                     self._store.save(replace(record, status="abandoned", error=why_not))
                     self._log.warning("heal abandoned", heal_id=record.heal_id, reason=why_not)
+                    self.abandoned.append(record.router)
                 else:  # live and past terminate: keep it for when it can run again
                     self._log.error("live heal unfinished", heal_id=record.heal_id, reason=why_not)
                 continue

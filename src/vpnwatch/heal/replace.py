@@ -199,13 +199,20 @@ class Replacement:
             and self.ctx.backups.latest_valid_backup(self.record.router) is None
         ):
             raise HealFailed(f"no valid backup for {self.record.router}: not replacing it")
-        allocation = None
-        if self.record.elastic_ip:
-            address = await self.ctx.ec2.address(self.record.elastic_ip)
-            if address is None:
-                raise HealFailed(f"EIP {self.record.elastic_ip} not found: not replacing")
-            allocation = address.allocation_id
-        return {"launch_spec": spec.to_json(), "allocation_id": allocation}
+        # The EIP is the router's identity (its customer gateway): capture it from AWS, not
+        # only from the observation that triggered the heal.
+        address = (
+            await self.ctx.ec2.address(self.record.elastic_ip)
+            if self.record.elastic_ip
+            else await self.ctx.ec2.address_of_instance(old)
+        )
+        if address is None:
+            raise HealFailed(f"no Elastic IP found for {old}: not replacing it")
+        return {
+            "launch_spec": spec.to_json(),
+            "allocation_id": address.allocation_id,
+            "elastic_ip": address.public_ip,
+        }
 
     async def _tag_old(self) -> None:
         old = self.record.old_instance_id

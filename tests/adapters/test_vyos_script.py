@@ -302,6 +302,9 @@ def test_host_key_detail_names_both_fingerprints() -> None:
 def test_ipsec_not_running_is_an_answer_not_a_failure() -> None:
     from vpnwatch.adapters.vyos_script import op_failure
 
-    assert op_failure("IPsec is not runing\n", 1) is None  # VyOS 1.3's own spelling
-    assert op_failure("IPsec not initialized\n", 1) is None  # VyOS 1.4
-    assert op_failure("something broke\n", 1) is not None
+    sa = {"not_running_is_an_answer": True}
+    assert op_failure("IPsec is not runing\n", 1, **sa) is None  # VyOS 1.3's own spelling
+    assert op_failure("IPsec not initialized\n", 1, **sa) is None  # VyOS 1.4
+    assert op_failure("something broke\n", 1, **sa) is not None
+    # for any other command (a reset, above all) it is still a failure
+    assert op_failure("bgpd is not running\n", 1) is not None

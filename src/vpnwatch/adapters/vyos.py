@@ -294,7 +294,11 @@ class VyosClient:
 
     async def _checked_op(self, state: _RouterState, conn: _Conn, command: str, line: str) -> str:
         result = await self._exec(state, conn, line, self._settings.command_timeout)
-        failure = script.op_failure(result.text, result.exit_status)
+        failure = script.op_failure(
+            result.text,
+            result.exit_status,
+            not_running_is_an_answer=command in script.SA_LISTINGS,
+        )
         if failure is not None:
             detail = f"{command!r} failed: {failure}"
             raise CommandFailed(state.endpoint.name, detail, exit_status=result.exit_status)

@@ -25,6 +25,7 @@ BGP_SUMMARY_TEXT = "show ip bgp summary"
 BGP_SUMMARY_JSON_LINE = shlex.join(["vtysh", "-c", "show ip bgp summary json"])
 IKE_SA = "show vpn ike sa"
 IPSEC_SA = "show vpn ipsec sa"
+SA_LISTINGS = frozenset({IKE_SA, IPSEC_SA})
 
 # Config-mode verbs a script may use. `commit` and `save` are also appended by the builder.
 CONFIG_VERBS = frozenset(
@@ -167,13 +168,19 @@ def config_failure(output: str, exit_status: int | None) -> str | None:
     return None
 
 
-def op_failure(output: str, exit_status: int | None) -> str | None:
-    """Why an op-mode command failed, or None. Output is only quoted for failures."""
+def op_failure(
+    output: str, exit_status: int | None, *, not_running_is_an_answer: bool = False
+) -> str | None:
+    """Why an op-mode command failed, or None. Output is only quoted for failures.
+
+    `not_running_is_an_answer`: for the SA listings, "IPsec is not runing" (VyOS 1.3, exit 1)
+    means "no SAs". For anything else, a mutation above all, it stays a failure.
+    """
     lines = meaningful_lines(output)
     first = lines[0].strip() if lines else ""
     if lines and _INVALID_OP.match(lines[0]):
         return _shorten(first)
-    if exit_status not in (0, None) and says_not_running(output):
+    if not_running_is_an_answer and exit_status not in (0, None) and says_not_running(output):
         return None  # "IPsec is not runing" exits 1: that is an answer (no SAs), not a failure
     if exit_status != 0:
         status = "no exit status" if exit_status is None else f"exit status {exit_status}"

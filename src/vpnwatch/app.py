@@ -160,7 +160,10 @@ def build_runtime(
     def after_cycle(result: CycleResult) -> None:
         if manager is not None:
             views = {o.name: o.aws for o in result.snapshot.routers}
-            targets, _ = backup_targets(plans(), views, fleet.host_keys)
+            # the fleet state was reloaded when this cycle planned its routers
+            targets, _ = backup_targets(
+                plan_routers(config, fleet.instances), views, fleet.host_keys
+            )
             manager.run_due(clock(), targets)
 
     executor = None

@@ -255,7 +255,7 @@ async def test_backup_restores_onto_a_blank_router(
     await sim_lab.client.upload(endpoint, "/home/vyos/backup.conf", text.encode())
     assert blank.files["/home/vyos/backup.conf"] == text.encode()
     # the runbook's `delete system ntp`; VyOS 1.4 moved NTP to `service ntp`
-    ntp = "delete service ntp" if version == "1.4" else "delete system ntp"
+    ntp = "delete service ntp" if version in ("1.4", "1.5") else "delete system ntp"
     await sim_lab.client.run_config(
         endpoint, [ntp, "commit", "merge /home/vyos/backup.conf"], save=True
     )

@@ -31,7 +31,7 @@ FAULT_KINDS = (
     "garbage",
     "slow",
 )
-ROUTER_VERSIONS = ("1.1", "1.3", "1.4", "mixed")
+ROUTER_VERSIONS = ("1.1", "1.3", "1.4", "1.5", "mixed")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 

@@ -6,7 +6,12 @@ from datetime import UTC, datetime
 
 from vpnwatch.lab.vyos_sim.core import RouterCore
 
-_KERNEL = {"1.1": "3.13.11-1-amd64-vyos", "1.3": "5.4.268-amd64-vyos", "1.4": "6.6.56-amd64-vyos"}
+_KERNEL = {
+    "1.1": "3.13.11-1-amd64-vyos",
+    "1.3": "5.4.268-amd64-vyos",
+    "1.4": "6.6.56-amd64-vyos",
+    "1.5": "6.6.89-vyos",
+}
 
 
 def console_text(core: RouterCore, host_key: str, fingerprint: str) -> str:

@@ -36,6 +36,7 @@ from vpnwatch.lab.runtime import RuntimeRecord, remove_record, write_record
 from vpnwatch.lab.safety import DEFAULT_REGION, LabError
 from vpnwatch.lab.ssh_files import ClientKey, new_client_key, write_known_hosts
 from vpnwatch.lab.topology import ARTICLE_SITES, SiteSpec, Topology, build_topology
+from vpnwatch.lab.tunnel_modify import Modified
 from vpnwatch.lab.vyos_sim import SimulatedRouter, Timings
 from vpnwatch.lab.world_routers import WorldRouters
 from vpnwatch.lab.world_routes import install_world_routes, world_state
@@ -117,6 +118,7 @@ class LabWorld:
         self._client_key: ClientKey | None = None
         self._runtime_file: Path | None = None
         install_world_routes(self)
+        self.aws.add_tunnel_listener(self._tunnel_modified)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -162,6 +164,15 @@ class LabWorld:
         self.aws.set_telemetry_source(
             lambda ref: routers.telemetry(ref, owners.get(ref.vpn_connection_id))
         )
+
+    def _tunnel_modified(self, change: Modified) -> None:
+        """ModifyVpnTunnelOptions changed AWS's side of a tunnel: tell the router facing it."""
+        routers, topology = self._routers, self._topology
+        if routers is None or topology is None:
+            return
+        owner = router_of_connection(topology).get(change.vpn_connection_id)
+        if owner is not None:
+            routers.update_tunnel(owner, change.tunnel)
 
     def stop(self) -> None:
         """Withdraw the runtime record, stop the AWS, the routers and the loop. Safe twice."""

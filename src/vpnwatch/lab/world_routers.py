@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import asyncssh
@@ -26,8 +26,10 @@ from vpnwatch.lab.loop_thread import LoopThread
 from vpnwatch.lab.router_plans import RouterPlan
 from vpnwatch.lab.safety import LabError
 from vpnwatch.lab.telemetry import TunnelRef, TunnelState
+from vpnwatch.lab.vpn_details import TunnelPlan
 from vpnwatch.lab.vyos_sim import Fault, SimulatedRouter, Timings
 from vpnwatch.lab.vyos_sim.console import console_text
+from vpnwatch.lab.vyos_sim.negotiation import AwsCrypto
 
 _log = logging.getLogger("vpnwatch.lab.routers")
 SlotState = Literal["running", "rebooting", "booting", "terminated", "failed"]
@@ -246,6 +248,28 @@ class WorldRouters:
         if found is None or self._monotonic() < found.ready_at:
             return True, None
         return True, found.text
+
+    def update_tunnel(self, name: str, tunnel: TunnelPlan) -> bool:
+        """AWS changed its side of one of router `name`'s tunnels (ModifyVpnTunnelOptions):
+        the router's view of AWS follows, now and for any relaunched instance."""
+        with self._lock:
+            slot = self._slot(name)
+            old = next((t for t in slot.plan.tunnels if t.outside_ip == tunnel.outside_ip), None)
+            if old is None:
+                return False
+            allowed = tunnel.crypto.allowed()
+            spec = replace(
+                old,
+                inside_cidr=tunnel.inside_cidr,
+                aws_inside_ip=tunnel.aws_inside_ip,
+                router_inside_ip=tunnel.router_inside_ip,
+                psk=tunnel.psk,
+                crypto=AwsCrypto(**allowed),
+            )
+            tunnels = tuple(spec if t is old else t for t in slot.plan.tunnels)
+            slot.plan = replace(slot.plan, tunnels=tunnels)
+            router = slot.router
+        return router.update_tunnel(spec) if router is not None else True
 
     # ------------------------------------------------------------ instance events
 

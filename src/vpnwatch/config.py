@@ -105,12 +105,41 @@ class SiteExpect(_Strict):
     min_prefixes: int = Field(1, ge=0)
 
 
+def _ipv4_network(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(value, strict=True))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 network such as 10.1.0.0/16") from None
+
+
+class SiteVpn(_Strict):
+    """The site's routing intent for `vpnwatch render` (the article's policies)."""
+
+    vpc_cidr: str  # the VPC: static route to its router; what a spoke advertises
+    aggregate: str | None = None  # hub only: what it advertises to the spokes (10.0.0.0/8)
+    bgp_asn: int | None = Field(None, ge=1, le=4294967294)  # default: the customer gateway's
+
+    @field_validator("vpc_cidr", "aggregate")
+    @classmethod
+    def _network(cls, value: str | None) -> str | None:
+        return None if value is None else _ipv4_network(value)
+
+    @model_validator(mode="after")
+    def _aggregate_covers_vpc(self) -> Self:
+        if self.aggregate is not None and not ipaddress.IPv4Network(self.vpc_cidr).subnet_of(
+            ipaddress.IPv4Network(self.aggregate)
+        ):
+            raise ValueError("aggregate must contain the site's own vpc_cidr")
+        return self
+
+
 class SiteConfig(_Strict):
     name: str = Field(pattern=_NAME)
     role: Literal["hub", "spoke"]
     region: str | None = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     expect: SiteExpect = SiteExpect()
     routers: list[RouterEntry] = Field(min_length=1, max_length=2)
+    vpn: SiteVpn | None = None
 
 
 class HealthConfig(_Strict):
@@ -295,6 +324,7 @@ class Config(_Strict):
                 if router.name in seen_routers:
                     problems.append(f"router name {router.name!r} is used twice")
                 seen_routers.add(router.name)
+        problems += _vpn_problems(self.sites)
         budget = self.aws.call_budget_seconds
         if budget > self.health.interval:
             problems.append(
@@ -318,6 +348,25 @@ class Config(_Strict):
     @property
     def regions(self) -> tuple[str, ...]:
         return tuple(sorted({self.region_of(s) for s in self.sites}))
+
+
+def _vpn_problems(sites: list[SiteConfig]) -> list[str]:
+    """The hub advertises an aggregate, spokes their VPC; VPCs must not overlap."""
+    problems = []
+    seen: list[tuple[str, ipaddress.IPv4Network]] = []
+    for site in sites:
+        if site.vpn is None:
+            continue
+        if site.role == "hub" and site.vpn.aggregate is None:
+            problems.append(f"site {site.name!r}: a hub needs vpn.aggregate (what it advertises)")
+        if site.role == "spoke" and site.vpn.aggregate is not None:
+            problems.append(f"site {site.name!r}: only a hub advertises an aggregate")
+        net = ipaddress.IPv4Network(site.vpn.vpc_cidr)
+        for other, other_net in seen:
+            if net.overlaps(other_net):
+                problems.append(f"sites {other!r} and {site.name!r}: vpn.vpc_cidr overlap")
+        seen.append((site.name, net))
+    return problems
 
 
 # ---------------------------------------------------------------- loading

@@ -103,17 +103,22 @@ class TunnelCrypto:
         return out
 
     def xml(self) -> dict[str, str]:
-        """The values of the one proposal the generic XML shows."""
+        """The values of the one proposal the generic XML shows: of the permitted values the
+        lowest in AWS's order, the one AWS evaluates first ("Tunnel options")."""
         allowed = self.allowed()
         timeout = self.dpd_timeout or DEFAULT_DPD_TIMEOUT
+
+        def lowest(key: str, order: tuple[Any, ...]) -> Any:
+            return next(v for v in order if v in allowed[key])
+
         return {
-            "ike_encryption": _XML_ENCRYPTION[allowed["phase1_encryption"][0]],
-            "ike_integrity": _XML_IKE_INTEGRITY[allowed["phase1_integrity"][0]],
-            "ike_group": f"group{allowed['phase1_dh'][0]}",
+            "ike_encryption": _XML_ENCRYPTION[lowest("phase1_encryption", ENCRYPTION)],
+            "ike_integrity": _XML_IKE_INTEGRITY[lowest("phase1_integrity", INTEGRITY)],
+            "ike_group": f"group{lowest('phase1_dh', PHASE1_DH)}",
             "ike_lifetime": str(self.phase1_lifetime or DEFAULT_PHASE1_LIFETIME),
-            "esp_encryption": _XML_ENCRYPTION[allowed["phase2_encryption"][0]],
-            "esp_integrity": _XML_ESP_INTEGRITY[allowed["phase2_integrity"][0]],
-            "esp_group": f"group{allowed['phase2_dh'][0]}",
+            "esp_encryption": _XML_ENCRYPTION[lowest("phase2_encryption", ENCRYPTION)],
+            "esp_integrity": _XML_ESP_INTEGRITY[lowest("phase2_integrity", INTEGRITY)],
+            "esp_group": f"group{lowest('phase2_dh', PHASE2_DH)}",
             "esp_lifetime": str(self.phase2_lifetime or DEFAULT_PHASE2_LIFETIME),
             "dpd_retries": str(max(1, timeout // DPD_INTERVAL)),
             # IKEv2-only tunnels have no IKEv1 main mode to name

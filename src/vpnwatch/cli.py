@@ -1,4 +1,4 @@
-"""Command line: `vpnwatch run|check|validate-config|parse|lab|demo` (DESIGN §7)."""
+"""Command line: `vpnwatch run|check|validate-config|parse|render|lab|demo` (DESIGN §7)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", required=True, help="path to the YAML config")
     p.add_argument("--router", help="only this router")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("render", help="print each router's VyOS config from AWS and the sites")
+    p.add_argument("--config", "-c", required=True, help="path to the YAML config")
+    p.add_argument("--router", help="only this router")
+    p.add_argument("--vyos", choices=["1.3", "1.4", "1.5"], help="syntax (default: show version)")
+    p.add_argument("--format", default="commands", choices=["commands", "json"])
+    p.add_argument("--show-secrets", action="store_true", help="print pre-shared keys")
+    p.add_argument("--diff", action="store_true", help="commands that align the running config")
 
     sub.add_parser("lab", help="the emulated world (moto + simulated VyOS); see `vpnwatch lab -h`")
     sub.add_parser("demo", help="run the daemon against the emulated world, live, until Ctrl-C")
@@ -155,6 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vpnwatch.backup.cli import run_backup
 
         return int(run_backup(args.config, args.router, args.json))
+    if args.command == "render":
+        from vpnwatch.render.cli import run_render
+
+        return run_render(
+            args.config, args.router, args.vyos, args.format, args.show_secrets, args.diff
+        )
     if args.command == "parse":
         from vpnwatch.parsers.cli import run_parse
 

@@ -49,7 +49,8 @@ class LabWorld:
 
     `publish_runtime=True` writes the runtime record other processes find it by
     (`vpnwatch.lab.runtime`); `vpnwatch lab serve` does that. `routers=False` leaves the
-    simulated routers out (AWS only; the config then has ssh disabled).
+    simulated routers out (AWS only; the config then has ssh disabled); `blank_routers=True`
+    boots them with the AMI's configuration only (nothing of the article: tunnels down).
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class LabWorld:
         console_delay: float = 1.0,
         heal_dry_run: bool = True,
         heal_strategy: str = "same-ip",
+        blank_routers: bool = False,
     ) -> None:
         for name, value in (
             ("release_delay", release_delay),
@@ -95,6 +97,7 @@ class LabWorld:
         self.publish_runtime = publish_runtime
         self.runtime_dir = runtime_dir
         self.with_routers = routers
+        self.blank_routers = blank_routers  # routers boot with the AMI's config only
         self.router_version = router_version
         self.router_timings = router_timings
         self.boot_delay = boot_delay
@@ -155,8 +158,9 @@ class LabWorld:
             console_delay=self.console_delay,
         )
         self._routers = routers  # set first: stop() must find what started
-        routers.start({r.name: (r.instance_id, r.eni_id) for r in topology.routers})
-        if not routers.wait_established():
+        instances = {r.name: (r.instance_id, r.eni_id) for r in topology.routers}
+        routers.start(instances, blank=self.blank_routers)
+        if not self.blank_routers and not routers.wait_established():
             raise LabError("the simulated routers did not establish BGP in time")
         write_known_hosts(self.known_hosts_file, routers.host_keys())
         owners = router_of_connection(topology)

@@ -98,14 +98,20 @@ class WorldRouters:
             timings=self._timings,
         )
 
-    def start(self, instances: Mapping[str, tuple[str, str]], timeout: float = 30.0) -> None:
-        """Boot every planned router with the article's config.
+    def start(
+        self,
+        instances: Mapping[str, tuple[str, str]],
+        timeout: float = 30.0,
+        *,
+        blank: bool = False,
+    ) -> None:
+        """Boot every planned router with the article's config (`blank`: AMI defaults only).
 
         `instances`: router name → (instance id, primary ENI id) as the topology built them.
         """
 
         async def boot_all() -> list[SimulatedRouter]:
-            routers = [self._new_router(plan, blank=False) for plan in self._plans.values()]
+            routers = [self._new_router(plan, blank=blank) for plan in self._plans.values()]
             results = await asyncio.gather(
                 *(r.start(self.host, 0) for r in routers), return_exceptions=True
             )

@@ -15,6 +15,7 @@ from vpnwatch.render import (
     ConnectionIntent,
     RenderInputError,
     RouterIntent,
+    VyosVersion,
     connection_params,
     from_customer_gateway_xml,
     from_tunnel_options,
@@ -62,7 +63,7 @@ def test_a_real_xml_only_connection_renders_from_its_xml() -> None:
 
 
 @pytest.mark.parametrize("version", ["1.3", "1.4", "1.5"])
-def test_xml_and_tunnel_options_give_the_same_config(version: str) -> None:
+def test_xml_and_tunnel_options_give_the_same_config(version: VyosVersion) -> None:
     from_xml = from_customer_gateway_xml(
         "vpn-xxxxxxxxxxxxxxxxx", REAL["VpnConnection"]["CustomerGatewayConfiguration"]
     )

@@ -81,13 +81,11 @@ async def render_routers(
     client = vyos_client(config) if config.ssh.enabled else None
     try:
         fetched = await fetch_aws(aws, plans)
-        site_of = dict(chosen)
+        site_of = {name: sites[site.name] for name, site in chosen}
+        asn_of = {name: site.vpn.bgp_asn if site.vpn else None for name, site in chosen}
         intents = {
             p.name: router_intent(
-                fetched.facts[p.name],
-                sites[site_of[p.name].name],
-                list(sites.values()),
-                site_of[p.name].vpn.bgp_asn,  # type: ignore[union-attr]
+                fetched.facts[p.name], site_of[p.name], list(sites.values()), asn_of[p.name]
             )
             for p in plans
         }

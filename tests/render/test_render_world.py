@@ -24,6 +24,7 @@ from vpnwatch.lab.clients import lab_client
 from vpnwatch.lab.faults import ApiCall
 from vpnwatch.lab.vyos_sim import Timings
 from vpnwatch.lab.world import LabWorld
+from vpnwatch.render import connection_params
 from vpnwatch.render.cli import RenderOutcome, render_routers
 from vpnwatch.render.fetch import endpoints, fetch_aws
 
@@ -206,3 +207,33 @@ def test_config_problems_exit_2(world: LabWorld, tmp_path: Path) -> None:
     other.write_text(yaml.safe_dump(data))
     code, out, err = _cli("--config", str(other), "--router", "spoke2-r1", "--vyos", "1.3")
     assert (code, out) == (2, "") and "site 'spoke2': no vpn section" in err
+
+
+def test_the_labs_tunnel_options_and_xml_render_the_same(world: LabWorld) -> None:
+    """After key, CIDR and algorithm changes, both descriptions AWS gives still agree."""
+    connection = world.topology.connections_of("spoke2-r2")[0]
+    ec2 = lab_client("ec2", world.endpoint_url)
+    ec2.modify_vpn_tunnel_options(
+        VpnConnectionId=connection.id,
+        VpnTunnelOutsideIpAddress=connection.tunnels[0].outside_ip,
+        TunnelOptions={
+            "Phase1EncryptionAlgorithms": [{"Value": "AES256"}, {"Value": "AES256-GCM-16"}],
+            "Phase2DHGroupNumbers": [{"Value": 14}],
+            "Phase2IntegrityAlgorithms": [{"Value": "SHA2-256"}],
+            "DPDTimeoutSeconds": 40,
+        },
+    )
+    items = ec2.describe_vpn_connections()["VpnConnections"]
+    gateways = {g["VpnGatewayId"]: g for g in ec2.describe_vpn_gateways()["VpnGateways"]}
+    assert len(items) == 8
+    for item in items:
+        asn = gateways[item["VpnGatewayId"]]["AmazonSideAsn"]
+        from_options = connection_params(item, aws_asn=asn, customer_asn=65000)
+        bare = {
+            **item,
+            "Options": {k: v for k, v in item["Options"].items() if k != "TunnelOptions"},
+        }
+        assert connection_params(bare, aws_asn=None, customer_asn=None) == from_options
+    changed = next(i for i in items if i["VpnConnectionId"] == connection.id)
+    phase1 = connection_params(changed, aws_asn=64512, customer_asn=65000).tunnels[0].phase1
+    assert (phase1.encryption, phase1.dpd_timeout) == ("aes256", 40)

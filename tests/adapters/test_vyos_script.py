@@ -17,7 +17,8 @@ from vpnwatch.adapters.vyos_errors import (
     UnsafeCommand,
 )
 from vpnwatch.errors import ParseError
-from vpnwatch.model import BgpSummary, IkeSaList, IpsecSaList, SshErrorKind
+from vpnwatch.model import BgpSummary, IkeSaList, IpsecSaList
+from vpnwatch.vocabulary import SshErrorKind
 
 PSK_COMMAND = (
     "set vpn ipsec site-to-site peer 203.0.113.7 authentication pre-shared-secret 'Zq8-psk-xyz'"

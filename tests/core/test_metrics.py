@@ -9,10 +9,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.core.builders import aws_view, observation, snapshot, ssh_view
-from vpnwatch.health import HealthSettings, evaluate, tunnel_verdicts
+from vpnwatch.config import HealthConfig
+from vpnwatch.core.cycle import CycleResult
+from vpnwatch.core.decision import Decision
+from vpnwatch.core.health import evaluate, tunnel_verdicts
 from vpnwatch.httpserver import MetricsServer
-from vpnwatch.metrics import ControlState, CycleResult, Metrics
-from vpnwatch.model import SshErrorKind
+from vpnwatch.metrics import ControlState, Metrics
+from vpnwatch.vocabulary import SshErrorKind
 
 
 def cycle() -> CycleResult:
@@ -30,8 +33,10 @@ def cycle() -> CycleResult:
             site="spoke1",
         ),
     )
-    verdicts, _ = evaluate(snap, {}, 1000.0, HealthSettings(failures=3, min_failed_seconds=10))
-    return CycleResult(snap, verdicts, tunnel_verdicts(snap), "no action", finished_at=1000.5)
+    verdicts, _ = evaluate(snap, {}, 1000.0, HealthConfig(failures=3, min_failed_seconds=10), {})
+    return CycleResult(
+        snap, verdicts, tunnel_verdicts(snap), Decision(), "no action", finished_at=1000.5
+    )
 
 
 def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -11,7 +11,6 @@ import asyncio
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import boto3
@@ -26,7 +25,7 @@ from tenacity import (
 )
 from tenacity import Retrying as _Retrying
 
-from vpnwatch.config import is_loopback_url
+from vpnwatch.config import AwsConfig, is_loopback_url
 from vpnwatch.discovery import ObservedAws, RegionResponses, RouterSelector, discover
 from vpnwatch.errors import ParseError, PermanentError, TemporaryError
 from vpnwatch.model import RouterAwsView
@@ -47,16 +46,6 @@ _THROTTLE_CODES = frozenset(
         "Unavailable",
     }
 )
-
-
-@dataclass(frozen=True)
-class AwsSettings:
-    endpoint_url: str | None
-    connect_timeout: float
-    read_timeout: float
-    max_attempts: int
-    retry_backoff: float
-    max_concurrency: int
 
 
 class AwsCallFailed(TemporaryError):
@@ -102,7 +91,7 @@ def describe_error(exc: BaseException) -> str:
 class AwsClient:
     """boto3 behind a bounded thread pool; one EC2 client per region, reused."""
 
-    def __init__(self, settings: AwsSettings, *, session: boto3.session.Session | None = None):
+    def __init__(self, settings: AwsConfig, *, session: boto3.session.Session | None = None):
         self._settings = settings
         self._session = session or _session_for(settings.endpoint_url)
         self._clients: dict[tuple[str, str], Any] = {}
@@ -144,11 +133,10 @@ class AwsClient:
             reraise=True,
         )
 
-    def call_sync(self, service: str, region: str, operation: str, **kwargs: Any) -> Any:
-        """One API call with the retry budget; raises AwsCallFailed / AwsAccessDenied."""
-        method = getattr(self.client(service, region), operation)
+    def _with_retries(self, fn: Callable[[], T]) -> T:
+        """`fn` with the retry budget; raises AwsCallFailed / AwsAccessDenied / AwsApiError."""
         try:
-            return self._retrying()(method, **kwargs)
+            return self._retrying()(fn)
         except botocore.exceptions.ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in (
@@ -162,25 +150,34 @@ class AwsClient:
         except botocore.exceptions.BotoCoreError as exc:
             raise AwsCallFailed(describe_error(exc)) from None
 
+    def call_sync(self, service: str, region: str, operation: str, **kwargs: Any) -> Any:
+        """One API call with the retry budget."""
+        method = getattr(self.client(service, region), operation)
+        return self._with_retries(lambda: method(**kwargs))
+
     async def call(self, service: str, region: str, operation: str, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         fn = functools.partial(self.call_sync, service, region, operation, **kwargs)
         return await loop.run_in_executor(self._pool, fn)
 
+    def _all_pages_sync(
+        self, region: str, operation: str, key: str, kwargs: Mapping[str, Any]
+    ) -> list[Mapping[str, Any]]:
+        paginator = self.client("ec2", region).get_paginator(operation)
+
+        def every_page() -> list[Mapping[str, Any]]:
+            return [i for page in paginator.paginate(**kwargs) for i in _flatten(page, key)]
+
+        # One budget for the whole listing: a retry starts it again (one page, nearly always).
+        return self._with_retries(every_page)
+
     async def _paged(
         self, region: str, operation: str, key: str, **kwargs: Any
     ) -> list[Mapping[str, Any]]:
-        items: list[Mapping[str, Any]] = []
-        token: str | None = None
-        while True:
-            args = dict(kwargs)
-            if token:
-                args["NextToken"] = token
-            page = await self.call("ec2", region, operation, **args)
-            items.extend(_flatten(page, key))
-            token = page.get("NextToken")
-            if not token:
-                return items
+        """Every item of a paginated EC2 listing, through boto3's paginator."""
+        loop = asyncio.get_running_loop()
+        fn = functools.partial(self._all_pages_sync, region, operation, key, kwargs)
+        return await loop.run_in_executor(self._pool, fn)
 
     async def fetch_region(
         self, region: str, selectors: Sequence[RouterSelector]
@@ -287,10 +284,3 @@ def _session_for(endpoint_url: str | None) -> boto3.session.Session:
             aws_secret_access_key="emulator",  # noqa: S106
         )
     return session
-
-
-def make_client(settings: AwsSettings) -> AwsClient:
-    return AwsClient(settings)
-
-
-Factory = Callable[[AwsSettings], AwsClient]

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from vpnwatch.adapters.vyos_errors import CommandFailed, SshError, UnsafeCommand
 from vpnwatch.errors import ParseError
-from vpnwatch.model import BgpSummary, IkeSaList, IpsecSaList, RouterSshView, SshErrorKind
+from vpnwatch.model import BgpSummary, IkeSaList, IpsecSaList, RouterSshView
 from vpnwatch.parsers import EmptyOutput, ServiceNotRunning, parse_ike_sa, parse_ipsec_sa
 from vpnwatch.parsers._util import says_not_running
+from vpnwatch.vocabulary import SshErrorKind
 
 OP_WRAPPER = "/opt/vyatta/bin/vyatta-op-cmd-wrapper"
 SCRIPT_TEMPLATE = "/opt/vyatta/etc/functions/script-template"

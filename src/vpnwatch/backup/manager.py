@@ -1,4 +1,4 @@
-"""BackupManager: pull each router's config, sanitize, store versioned, track drift (DESIGN §6).
+"""BackupManager: pull each router's config, sanitize, store versioned, track drift.
 
 The daemon calls `run_due(now, targets)` every cycle: it starts at most one bounded
 background task that pulls the routers whose last pull is older than the interval; it

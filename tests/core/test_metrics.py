@@ -119,6 +119,7 @@ def test_promtool_accepts_the_exposition() -> None:
         actions={("hub-r1", "replace", "success"): 1},
         backup_success={"hub-r1": 1000.0},
         backup_drift={"hub-r1": False},
+        state_errors={"heals/x.json": "not JSON at line 1"},
     )
     metrics = Metrics(registry, cycle, control)
     metrics.poll_duration.observe(0.3)
@@ -176,6 +177,7 @@ def test_deploy_metrics_list_matches_what_the_daemon_exports() -> None:
         heal_failures={"hub-r1": 0},
         backup_success={"hub-r1": 1.0},
         backup_drift={"hub-r1": False},
+        state_errors={"guards.live.json": "not JSON at line 1"},
     )
     Metrics(registry, cycle, control).poll_duration.observe(0.1)
     exported: dict[str, set[str]] = {}

@@ -28,7 +28,12 @@ def test_an_upward_import_breaks_the_layers_contract(tmp_path: Path) -> None:
     lint = Path(sys.executable).with_name("lint-imports")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "src")}
     out = subprocess.run(
-        [str(lint), "--no-cache"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        [str(lint), "--no-cache"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     text = out.stdout + out.stderr
     assert out.returncode == 1, text

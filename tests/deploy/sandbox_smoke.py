@@ -3,7 +3,8 @@
 First proves the sandbox is on (W+X memory, netlink sockets, @privileged and @resources
 calls are refused), then imports the product, opens a real SSH session on loopback with
 key auth and a known_hosts file, takes the state store's lease and writes to it, builds a
-boto3 client and a TLS context, resolves a name and serves one HTTP request. Prints "sandbox smoke ok" at the end.
+boto3 client and a TLS context, resolves a name and serves one HTTP request. Prints
+"sandbox smoke ok" at the end.
 """
 
 from __future__ import annotations

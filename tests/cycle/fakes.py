@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from vpnwatch import model as m
 from vpnwatch.config import Config
 from vpnwatch.configfile import parse_config
 from vpnwatch.core.cycle import CycleResult
@@ -24,20 +25,6 @@ from vpnwatch.heal.executor import HealExecutor, HealTools
 from vpnwatch.heal.replace import SAME_IP_STEPS, HealFailed, ReplaceContext
 from vpnwatch.logs import get_logger
 from vpnwatch.metrics import ControlState
-from vpnwatch.model import (
-    BgpNeighbor,
-    BgpSummary,
-    IkeSa,
-    IkeSaList,
-    InstanceInfo,
-    IpsecSa,
-    IpsecSaList,
-    RouterAwsView,
-    RouterSshView,
-    TunnelInfo,
-    TunnelTelemetry,
-    VpnConnectionInfo,
-)
 from vpnwatch.observe import SshTarget
 from vpnwatch.service.loop import ConfigRef, Loop, Parts
 from vpnwatch.statestore.files import FileStateStore
@@ -129,40 +116,40 @@ class FakeFleet:
 
     # ------------------------------------------------------------ the observers
 
-    def _view(self, selector: RouterSelector) -> RouterAwsView:
+    def _view(self, selector: RouterSelector) -> m.RouterAwsView:
         r = self.routers[selector.name]
         up = r.state == HEALTHY
         status = TunnelStatus.UP if up else TunnelStatus.DOWN
         when = datetime(2026, 1, 1, tzinfo=UTC)
         tunnels = tuple(
-            TunnelInfo("vpn-" + r.name, r.outside[i], None, r.inside[i], None) for i in (0, 1)
+            m.TunnelInfo("vpn-" + r.name, r.outside[i], None, r.inside[i], None) for i in (0, 1)
         )
         telemetry = tuple(
-            TunnelTelemetry("vpn-" + r.name, r.outside[i], status, "", 1 if up else 0, when)
+            m.TunnelTelemetry("vpn-" + r.name, r.outside[i], status, "", 1 if up else 0, when)
             for i in (0, 1)
         )
-        conn = VpnConnectionInfo(
+        conn = m.VpnConnectionInfo(
             "vpn-" + r.name, "available", "cgw-1", "", "vgw-1", tunnels, telemetry
         )
-        instance = InstanceInfo(
+        instance = m.InstanceInfo(
             r.instance_id, "running", "10.0.0.1", None, "subnet-1", False,
             tags={"vpnwatch:managed": "true"},
         )  # fmt: skip
-        return RouterAwsView(r.name, selector.region, instance, f"127.0.1.{r.number}", (conn,))
+        return m.RouterAwsView(r.name, selector.region, instance, f"127.0.1.{r.number}", (conn,))
 
     async def observe(self, selectors: Sequence[RouterSelector]) -> ObservedAws:
         return ObservedAws({s.name: self._view(s) for s in selectors}, ())
 
-    async def observe_router(self, target: SshTarget, aws: RouterAwsView) -> RouterSshView:
+    async def observe_router(self, target: SshTarget, aws: m.RouterAwsView) -> m.RouterSshView:
         r = self.routers[target.name]
         if r.state == DEAD:
-            return RouterSshView(r.name, False, "connection refused", SshErrorKind.UNREACHABLE)
+            return m.RouterSshView(r.name, False, "connection refused", SshErrorKind.UNREACHABLE)
         up = r.state == HEALTHY
-        bgp = BgpSummary(
+        bgp = m.BgpSummary(
             "10.0.0.1",
             65000,
             tuple(
-                BgpNeighbor(
+                m.BgpNeighbor(
                     ip,
                     64512,
                     "Established" if up else "Active",
@@ -175,11 +162,11 @@ class FakeFleet:
             ),
         )
         state = "up" if up else "down"
-        ike = IkeSaList(
-            tuple(IkeSa(p, "10.0.0.1", state, "IKEv1", None, None, None, 1, 2) for p in r.outside)
+        ike = m.IkeSaList(
+            tuple(m.IkeSa(p, "10.0.0.1", state, "IKEv1", None, None, None, 1, 2) for p in r.outside)
         )
-        child = IpsecSaList(tuple(IpsecSa(f"peer-{p}", p, state, 1, 1, 1) for p in r.outside))
-        return RouterSshView(r.name, True, None, None, bgp, ike, child)
+        child = m.IpsecSaList(tuple(m.IpsecSa(f"peer-{p}", p, state, 1, 1, 1) for p in r.outside))
+        return m.RouterSshView(r.name, True, None, None, bgp, ike, child)
 
     # ------------------------------------------------------------ what heals act on
 

@@ -4,11 +4,12 @@ operator requests reach the running daemon (issues 9.2, 9.5, 9.6, 13)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,16 +28,29 @@ ROUTER = "spoke1-r1"
 BREAKER = "spoke1-r1 was replaced 2 times in 24 h"
 
 
+@pytest.fixture(autouse=True)
+def _healthy_world(lab_world: LabWorld) -> Iterator[None]:
+    yield
+    lab_world.fault(ROUTER, "all", clear=True)  # the world is shared by the module's tests
+
+
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("VPNWATCH_")}
-    environ.update(
-        VPNWATCH_STATE_DIR=str(tmp_path / "state"),
-        VPNWATCH_METRICS__LISTEN="127.0.0.1:0",
-        VPNWATCH_LOGGING__FORMAT="json",
-        VPNWATCH_BACKUP__ENABLED="false",
-    )
-    return environ
+def env(daemon_env: dict[str, str]) -> dict[str, str]:
+    return {**daemon_env, "VPNWATCH_BACKUP__ENABLED": "false"}
+
+
+@contextlib.contextmanager
+def running(config: Path, env: dict[str, str]) -> Iterator[Daemon]:
+    """A daemon process that must stop cleanly (exit 0) and never print a traceback."""
+    daemon = Daemon(config, env)
+    try:
+        yield daemon
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.log_path.read_text()[-3000:]
+    text = daemon.log_path.read_text()
+    assert "Traceback" not in text
+    assert all(line.startswith("{") for line in text.splitlines() if line.strip()), text[-2000:]
 
 
 def vpnwatch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -78,12 +92,6 @@ def open_live_breaker(state_dir: Path) -> bytes:
     return (state_dir / "guards.live.json").read_bytes()
 
 
-def no_traceback(daemon: Daemon) -> None:
-    text = daemon.log_path.read_text()
-    assert "Traceback" not in text
-    assert all(line.startswith("{") for line in text.splitlines() if line.strip()), text[-2000:]
-
-
 def test_corrupt_state_is_observe_only_named_and_repaired_with_a_command(
     lab_world: LabWorld, tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -95,8 +103,7 @@ def test_corrupt_state_is_observe_only_named_and_repaired_with_a_command(
     (state / "fleet.json").mkdir()
     env.update(VPNWATCH_HEAL__DRY_RUN="false", VPNWATCH_HEAL__LADDER='{"unreachable": ["reboot"]}')
     config = lab_world.write_config()
-    daemon = Daemon(config, env)
-    try:
+    with running(config, env) as daemon:
         port = daemon.port()
         first = wait_reason(daemon, lambda r: "observe only" in r)
         assert first.endswith(
@@ -138,11 +145,6 @@ def test_corrupt_state_is_observe_only_named_and_repaired_with_a_command(
         wait_reason(daemon, lambda r: r.startswith(f"rebooting {ROUTER}"), seen)
         assert "vpnwatch_state_error{" not in scrape(port)
         assert vpnwatch("state", "check", "--config", str(config), env=env).returncode == 0
-    finally:
-        lab_world.fault(ROUTER, "all", clear=True)
-        code = daemon.stop()
-    assert code == 0
-    no_traceback(daemon)
 
 
 def test_sighup_reloads_a_valid_config_and_keeps_running_on_an_invalid_one(
@@ -151,19 +153,19 @@ def test_sighup_reloads_a_valid_config_and_keeps_running_on_an_invalid_one(
     config = tmp_path / "vpnwatch.yaml"
     good = yaml.safe_load(lab_world.write_config().read_text())
     config.write_text(yaml.safe_dump(good))
-    daemon = Daemon(config, env)
+    with running(config, env) as daemon:
 
-    def logged(event: str) -> dict[str, object]:
-        return dict(
-            wait_for(
-                event,
-                lambda: next(
-                    (e for e in daemon.lines() if str(e.get("event", "")).startswith(event)), None
-                ),
+        def logged(event: str) -> dict[str, object]:
+            return dict(
+                wait_for(
+                    event,
+                    lambda: next(
+                        (e for e in daemon.lines() if str(e.get("event", "")).startswith(event)),
+                        None,
+                    ),
+                )
             )
-        )
 
-    try:
         port = daemon.port()
         wait_reason(daemon, lambda r: r.startswith("no action: 6/6"))
         assert "vpnwatch_dry_run 1.0" in scrape(port)
@@ -187,10 +189,6 @@ def test_sighup_reloads_a_valid_config_and_keeps_running_on_an_invalid_one(
         wait_for("live mode in metrics", lambda: "vpnwatch_dry_run 0.0" in scrape(port))
         seen = len(reasons(daemon))
         wait_reason(daemon, lambda r: r.startswith("no action: 6/6"), seen)  # still cycling
-    finally:
-        code = daemon.stop()
-    assert code == 0
-    no_traceback(daemon)
 
 
 def test_a_dry_run_start_never_closes_the_live_breaker(
@@ -199,22 +197,16 @@ def test_a_dry_run_start_never_closes_the_live_breaker(
     state = tmp_path / "state"
     before = open_live_breaker(state)
     config = lab_world.write_config()
-    dry = Daemon(config, {**env, "VPNWATCH_HEAL__DRY_RUN": "true"})
-    try:
+    with running(config, {**env, "VPNWATCH_HEAL__DRY_RUN": "true"}) as dry:
         reason = wait_reason(dry, lambda r: r.startswith("no action: 6/6"))
         assert "circuit breaker" not in reason  # the dry-run guards are its own
         wait_for("a few cycles", lambda: len(reasons(dry)) >= 3)
-    finally:
-        assert dry.stop() == 0
     assert (state / "guards.live.json").read_bytes() == before
     assert (state / "guards.dry-run.json").exists()
-    live = Daemon(config, {**env, "VPNWATCH_HEAL__DRY_RUN": "false"})
-    try:
+    with running(config, {**env, "VPNWATCH_HEAL__DRY_RUN": "false"}) as live:
         assert wait_reason(live, lambda r: "circuit breaker" in r).endswith(
             f"circuit breaker open ({BREAKER}): no actions until `vpnwatch heal --reset-breaker`"
         )
-    finally:
-        assert live.stop() == 0
 
 
 def test_operator_requests_reach_the_running_daemon_and_the_cli_acts_alone_otherwise(
@@ -231,8 +223,7 @@ def test_operator_requests_reach_the_running_daemon_and_the_cli_acts_alone_other
         f"reset-breaker: done: live circuit breaker closed (was: {BREAKER})"
     )
     open_live_breaker(state)
-    daemon = Daemon(config, env)
-    try:
+    with running(config, env) as daemon:
         wait_reason(daemon, lambda r: "circuit breaker open" in r)
         out = vpnwatch("heal", "--config", str(config), "--reset-breaker", env=env)
         assert out.returncode == 0, out.stderr
@@ -263,7 +254,3 @@ def test_operator_requests_reach_the_running_daemon_and_the_cli_acts_alone_other
         assert any(
             r.startswith(f"resetting BGP on {ROUTER}: operator request") for r in reasons(daemon)
         )
-    finally:
-        code = daemon.stop()
-    assert code == 0
-    no_traceback(daemon)

@@ -12,6 +12,7 @@ from vpnwatch.core.resume import plan_resumption
 from vpnwatch.heal.audit import AuditTrail
 from vpnwatch.heal.gate import HealPaused, MutationGate, NotLeader
 from vpnwatch.logs import get_logger
+from vpnwatch.statestore.api import Fence
 from vpnwatch.statestore.files import FileStateStore, audit_lines
 from vpnwatch.statestore.lease import FileLease
 from vpnwatch.vocabulary import Action, HealStatus, Mode
@@ -21,6 +22,11 @@ def leader_store(tmp_path: Path) -> tuple[FileStateStore, FileLease]:
     lease = FileLease(tmp_path, holder="test")
     assert lease.acquire() is not None
     return FileStateStore(tmp_path, lease=lease), lease
+
+
+def fenced_store(tmp_path: Path) -> tuple[FileStateStore, Fence]:
+    store, fence = fenced_store(tmp_path)
+    return store, fence
 
 
 def gate(
@@ -149,9 +155,7 @@ async def test_a_pause_holds_the_next_mutation(tmp_path: Path) -> None:
 
 
 def test_progress_round_trips_and_lists_unfinished(tmp_path: Path) -> None:
-    store, lease = leader_store(tmp_path)
-    fence = lease.current()
-    assert fence is not None
+    store, fence = fenced_store(tmp_path)
     record = HealRecord(
         make_heal_id("r1", Action.REPLACE, 1000.7), "r1", Action.REPLACE, "same-ip", 1000.7,
         False, "i-1",
@@ -168,9 +172,7 @@ def test_progress_round_trips_and_lists_unfinished(tmp_path: Path) -> None:
 
 
 def test_memory_and_fleet_persist_and_the_fleet_merges(tmp_path: Path) -> None:
-    store, lease = leader_store(tmp_path)
-    fence = lease.current()
-    assert fence is not None
+    store, fence = fenced_store(tmp_path)
     guards = GuardMemory(
         breaker_open=True,
         breaker_reason="r1 flapped 5 times",
@@ -191,9 +193,7 @@ def test_memory_and_fleet_persist_and_the_fleet_merges(tmp_path: Path) -> None:
 
 
 def test_guards_are_kept_per_mode_and_a_dry_run_cannot_touch_the_live_ones(tmp_path: Path) -> None:
-    store, lease = leader_store(tmp_path)
-    fence = lease.current()
-    assert fence is not None
+    store, fence = fenced_store(tmp_path)
     live = GuardMemory(
         breaker_open=True,
         breaker_reason="spoke1-r1 was replaced 2 times in 24 h",

@@ -25,7 +25,9 @@ def leader_store(tmp_path: Path) -> tuple[FileStateStore, FileLease]:
 
 
 def fenced_store(tmp_path: Path) -> tuple[FileStateStore, Fence]:
-    store, fence = fenced_store(tmp_path)
+    store, lease = leader_store(tmp_path)
+    fence = lease.current()
+    assert fence is not None
     return store, fence
 
 

@@ -291,7 +291,7 @@ async def _no_sleep(seconds: float) -> None:
 
 
 def audit_actions(daemon: Daemon) -> Iterator[tuple[str, str, str]]:
-    from vpnwatch.statestore.files import audit_lines
+    from tests.audit import audit_lines
 
     for entry in audit_lines(daemon.store.audit_file):
         if "heal_id" in entry:

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.audit import audit_lines
 from tests.e2e.test_daemon_process import Daemon, scrape, wait_for
 from vpnwatch.core.memory import GuardMemory, Memory
 from vpnwatch.lab.world import LabWorld
-from vpnwatch.statestore.files import FileStateStore, audit_lines
+from vpnwatch.statestore.files import FileStateStore
 from vpnwatch.statestore.lease import FileLease
 from vpnwatch.vocabulary import Mode
 

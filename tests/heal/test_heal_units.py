@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from tests.audit import audit_lines
 from vpnwatch.core.memory import Episode, GuardMemory, Memory, RouterHistory
 from vpnwatch.core.records import HealRecord, make_heal_id
 from vpnwatch.core.resume import plan_resumption
@@ -13,7 +14,7 @@ from vpnwatch.heal.audit import AuditTrail
 from vpnwatch.heal.gate import HealPaused, MutationGate, NotLeader
 from vpnwatch.logs import get_logger
 from vpnwatch.statestore.api import Fence
-from vpnwatch.statestore.files import FileStateStore, audit_lines
+from vpnwatch.statestore.files import FileStateStore
 from vpnwatch.statestore.lease import FileLease
 from vpnwatch.vocabulary import Action, HealStatus, Mode
 

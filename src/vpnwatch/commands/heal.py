@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Any
 
+from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_fixed
+
 from vpnwatch.commands.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from vpnwatch.commands.operator import answer_timeout, new_request, wait_answer
 from vpnwatch.config import Config
@@ -35,19 +37,25 @@ def _record(store: FileStateStore, heal_id: str) -> HealRecord | None:
 
 
 async def _follow(store: FileStateStore, heal_id: str, limit: float) -> HealRecord | None:
-    """The heal record once it is no longer running (the daemon runs the heal)."""
-    deadline = time.monotonic() + limit
-    step = ""
-    while time.monotonic() < deadline:
-        record = _record(store, heal_id)
-        if record is not None and record.status is not HealStatus.RUNNING:
-            return record
+    """The heal record once it is no longer running (the daemon runs the heal), printing
+    each step as it is done."""
+    printed: list[str] = []
+
+    def still_running(record: HealRecord | None) -> bool:
         done = record.steps_done[-1] if record and record.steps_done else ""
-        if done != step:
+        if done and done not in printed:
             print(f"heal {heal_id}: {done} done")
-            step = done
-        await asyncio.sleep(0.5)
-    return _record(store, heal_id)
+            printed.append(done)
+        return record is None or record.status is HealStatus.RUNNING
+
+    poll = AsyncRetrying(
+        stop=stop_after_delay(limit),
+        wait=wait_fixed(0.5),
+        retry=retry_if_result(still_running),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+    )
+    record: HealRecord | None = await poll(asyncio.to_thread, _record, store, heal_id)
+    return record
 
 
 async def heal_by_hand(

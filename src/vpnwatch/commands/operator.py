@@ -15,8 +15,9 @@ import secrets
 import socket
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import replace
+
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from vpnwatch.commands.common import EXIT_FAILED, EXIT_OK
 from vpnwatch.config import Config
@@ -51,23 +52,27 @@ def state_store(config: Config, lease: FileLease | None = None) -> FileStateStor
     return FileStateStore(config.state_dir, audit_file=config.audit_file, lease=lease)
 
 
+def _answered(request: OperatorRequest | None) -> bool:
+    return request is not None and not request.pending
+
+
 def wait_answer(
-    store: FileStateStore,
-    request: OperatorRequest,
-    timeout: float,
-    sleep: Callable[[float], None] = time.sleep,
+    store: FileStateStore, request: OperatorRequest, limit: float
 ) -> OperatorRequest | None:
     """The request once a leader answered it; None (and withdrawn) if none did in time: a
     request nobody took must not be carried out hours later by surprise."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        current = store.request(request.request_id)
-        if current is not None and not current.pending:
-            return current
-        sleep(0.2)
+    poll = Retrying(
+        stop=stop_after_delay(limit),
+        wait=wait_fixed(0.2),
+        retry=retry_if_result(lambda current: not _answered(current)),
+        retry_error_callback=lambda _: None,
+    )
+    answered: OperatorRequest | None = poll(store.request, request.request_id)
+    if answered is not None:
+        return answered
     store.withdraw(request)
-    current = store.request(request.request_id)
-    return current if current is not None and not current.pending else None
+    current = store.request(request.request_id)  # unless it was taken meanwhile
+    return current if _answered(current) else None
 
 
 def answer_timeout(config: Config) -> float:

@@ -283,10 +283,3 @@ class FileStateStore:
             current = self.request(request.request_id)
             if current is not None and current.pending:
                 name.unlink(missing_ok=True)
-
-
-def audit_lines(path: Path) -> list[dict[str, Any]]:
-    """The audit trail as written (for the CLI and tests)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Sequence
 
@@ -44,7 +45,11 @@ def run_backup(config_path: str, router: str | None, as_json: bool) -> int:
 
 async def backup_now(config: Config, router: str | None = None) -> list[BackupResult]:
     """Discover the routers' SSH addresses, pull and store every (or one) router's config."""
-    fleet = FileStateStore(config.state_dir).read(Mode.of(config.heal.dry_run)).fleet
+    stored = FileStateStore(config.state_dir).read(Mode.of(config.heal.dry_run))
+    for problem in stored.problems:
+        if problem.file == "fleet.json":  # relaunched routers are then looked up as configured
+            print(f"vpnwatch backup: warning: {problem.file}: {problem.why}", file=sys.stderr)
+    fleet = stored.fleet
     plans = [p for p in plan_routers(config, fleet.instances) if router in (None, p.name)]
     side = build_backup_side(config, get_logger("vpnwatch.backup"))
     try:

@@ -148,7 +148,7 @@ def test_corrupt_state_is_observe_only_named_and_repaired_with_a_command(
         assert vpnwatch("state", "check", "--config", str(config), env=env).returncode == 0
 
 
-def test_sighup_reloads_a_valid_config_and_keeps_running_on_an_invalid_one(
+def test_sighup_reloads_a_valid_config_and_sigusr1_pauses(
     lab_world: LabWorld, tmp_path: Path, env: dict[str, str]
 ) -> None:
     config = tmp_path / "vpnwatch.yaml"
@@ -190,6 +190,11 @@ def test_sighup_reloads_a_valid_config_and_keeps_running_on_an_invalid_one(
         wait_for("live mode in metrics", lambda: "vpnwatch_dry_run 0.0" in scrape(port))
         seen = len(reasons(daemon))
         wait_reason(daemon, lambda r: r.startswith("no action: 6/6"), seen)  # still cycling
+        daemon.proc.send_signal(signal.SIGUSR1)  # the operator's pause, as a request
+        wait_reason(daemon, lambda r: r.endswith("done: actions paused"), seen)
+        wait_for("paused in metrics", lambda: "vpnwatch_paused 1.0" in scrape(port))
+        daemon.proc.send_signal(signal.SIGUSR1)
+        wait_reason(daemon, lambda r: r.endswith("done: actions resumed"), seen)
 
 
 def test_a_dry_run_start_never_closes_the_live_breaker(

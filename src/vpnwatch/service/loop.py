@@ -92,7 +92,6 @@ class Loop:
         self.clock = clock
         self.notifier = notifier or Notifier()
         self._auto = auto  # False: only operator requests are acted on (the CLI)
-        self._signal_requests: list[OperatorRequest] = []
         self._was_leader: bool | None = None
         self._problems_seen: tuple[str, ...] = ()
         self.latest: CycleResult | None = None
@@ -127,10 +126,6 @@ class Loop:
     def host_key(self, router: str) -> str | None:
         """The verified host key of a router a heal relaunched (None: use known_hosts)."""
         return self.fleet.host_keys.get(router)
-
-    def request_from_signal(self, request: OperatorRequest) -> None:
-        """SIGUSR1's pause/resume, taken by the next cycle like a stored request."""
-        self._signal_requests.append(request)
 
     # ---------------------------------------------------------------- one cycle
 
@@ -208,9 +203,7 @@ class Loop:
             snapshot = await self._observe(plans)
         now = self.clock()
         facts = self._facts(stored, fence, as_leader=preview is not None)
-        requests = (
-            list(preview) if preview is not None else [*stored.requests, *self._signal_requests]
-        )
+        requests = list(preview) if preview is not None else list(stored.requests)
         memory = replace(
             stored.memory, hysteresis=self.memory.hysteresis or stored.memory.hysteresis
         )
@@ -221,7 +214,6 @@ class Loop:
             return result
         if fence is not None and not stored.problems:
             result = await self._carry_out(result, memory, decision, stored, fence, now)
-        self._signal_requests.clear()
         self.memory = memory
         self._publish(result, snapshot, stored)
         return result
@@ -238,7 +230,7 @@ class Loop:
         store, executor = self.parts.store, self.parts.executor
         try:
             store.save_memory(self.mode, memory, fence=fence)
-            asked = {r.request_id: r for r in (*stored.requests, *self._signal_requests)}
+            asked = {r.request_id: r for r in stored.requests}
             for answer in decision.answers:
                 store.answer_request(answer, now, fence=fence)
                 request = asked.get(answer.request_id)

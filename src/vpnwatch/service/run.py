@@ -1,8 +1,8 @@
 """`vpnwatch run`: the daemon process around the loop (metrics server, signals, reload).
 
 SIGTERM/SIGINT stop it (a cycle in flight is cancelled, a heal stays resumable); SIGUSR1
-toggles the operator's pause (taken by the next cycle, like `vpnwatch pause|resume`);
-SIGHUP reloads the config file (`service/reload.py`).
+toggles the operator's pause (a stored request, as `vpnwatch pause|resume` writes, taken by
+whoever leads); SIGHUP reloads the config file (`service/reload.py`).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ async def run_daemon(path: Path, config: Config, log: Any) -> int:
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(
         signal.SIGUSR1,
-        lambda: service.loop.request_from_signal(signal_request(service, service.loop.clock())),
+        lambda: service.store.submit(signal_request(service, service.loop.clock())),
     )
     loop.add_signal_handler(signal.SIGHUP, lambda: _reload(service, path, log))
     try:

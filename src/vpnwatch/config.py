@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -18,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vpnwatch.errors import ConfigError
+from vpnwatch.redaction import redact_data
 
 ENV_PREFIX = "VPNWATCH_"
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -436,24 +436,9 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     return config.model_copy(update=updates) if updates else config
 
 
-_SECRET_KEY = re.compile(r"(secret|password|token|psk|pre_shared|private)", re.IGNORECASE)
-
-
 def redacted(config: Config) -> dict[str, Any]:
     """The effective config for the start-up log: file paths only, secrets masked."""
-    data: dict[str, Any] = config.model_dump(mode="json")
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: "***" if _SECRET_KEY.search(k) else walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    cleaned: dict[str, Any] = walk(data)
-    url = config.aws.endpoint_url
-    if url and "@" in url:  # credentials in a URL
-        cleaned["aws"]["endpoint_url"] = re.sub(r"//[^@]*@", "//***@", url)
+    cleaned: dict[str, Any] = redact_data(config.model_dump(mode="json"))
     return cleaned
 
 

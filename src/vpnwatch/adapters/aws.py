@@ -30,6 +30,7 @@ from vpnwatch.config import is_loopback_url
 from vpnwatch.discovery import ObservedAws, RegionResponses, RouterSelector, discover
 from vpnwatch.errors import ParseError, PermanentError, TemporaryError
 from vpnwatch.model import RouterAwsView
+from vpnwatch.redaction import redact
 
 T = TypeVar("T")
 
@@ -93,10 +94,10 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response.get("Error", {})
         op = getattr(exc, "operation_name", "call")
-        return f"{op}: {err.get('Code', 'error')}: {err.get('Message', '')}".strip()
-    if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return f"{type(exc).__name__}: {exc}"
-    return f"{type(exc).__name__}: {exc}"
+        text = f"{op}: {err.get('Code', 'error')}: {err.get('Message', '')}".strip()
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return redact(" ".join(text.split()))
 
 
 class AwsClient:
@@ -268,7 +269,7 @@ class AwsClient:
 def _region_error(region: str, exc: Exception) -> str:
     if isinstance(exc, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
         return f"aws {region}: {describe_error(exc)}"
-    return f"aws {region}: {exc}"
+    return f"aws {region}: {redact(str(exc))}"
 
 
 def _flatten(page: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:

@@ -35,6 +35,7 @@ from vpnwatch.adapters.vyos_script import ExecResult, describe
 from vpnwatch.errors import ParseError
 from vpnwatch.model import BgpSummary, RouterSshView
 from vpnwatch.parsers import UnsupportedCommand, parse_bgp_summary
+from vpnwatch.redaction import redact, secrets_in_commands
 
 __all__ = [
     "CommandFailed",
@@ -215,7 +216,7 @@ class VyosClient:
         failure = script.config_failure(f"{result.stdout}\n{result.stderr}", result.exit_status)
         if failure is not None:
             log.warning("vyos.config_failed", router=router.name, exit_status=result.exit_status)
-            detail = script.redact_secrets(failure, commands)
+            detail = redact(failure, secrets_in_commands(commands))
             raise CommitError(router.name, detail, exit_status=result.exit_status)
         log.info("vyos.config_committed", router=router.name, commands=len(commands), save=save)
         return script.clean_config_output(result.stdout)

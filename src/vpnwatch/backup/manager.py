@@ -17,7 +17,6 @@ from typing import Any, Protocol
 import structlog
 
 from vpnwatch.adapters.vyos import RouterEndpoint
-from vpnwatch.adapters.vyos_script import redact_secrets
 from vpnwatch.backup.sanitize import (
     DEFAULT_STRIP_SECTIONS,
     BackupRejected,
@@ -29,6 +28,7 @@ from vpnwatch.backup.store import BackupStore, version_time
 from vpnwatch.errors import ParseError, VpnwatchError
 from vpnwatch.metrics import ControlState
 from vpnwatch.parsers import parse_config
+from vpnwatch.redaction import redact, secrets_in_commands
 
 SHOW_CONFIGURATION = "show configuration"
 
@@ -271,4 +271,4 @@ class BackupManager:
 def _reason(exc: BaseException, known: ValidBackup | None = None) -> str:
     """A one-line error without secrets: known secret values of the router are masked."""
     text = str(exc) or type(exc).__name__
-    return redact_secrets(text, known.commands if known else ())
+    return redact(text, secrets_in_commands(known.commands) if known else ())

@@ -168,7 +168,10 @@ def test_any_control_character_is_rejected(junk: str) -> None:
 @pytest.mark.parametrize(
     ("output", "expected"),
     [
-        (COMMIT_FAILED_L2TP, "a commit script of a node failed; Commit failed (output lines 9, 10)"),
+        (
+            COMMIT_FAILED_L2TP,
+            "a commit script of a node failed; Commit failed (output lines 9, 10)",
+        ),
         (COMMIT_FAILED_HOSTNAME, "a commit script of a node failed; Commit failed"),
         (SET_FAILED, "configuration path is not valid; Set failed (output lines 2, 3)"),
         (

@@ -3,8 +3,9 @@
 One persistent connection per router, reused across cycles; reconnects with capped
 exponential backoff (time from the injected clock); strict host-key checking (the known_hosts
 file, or the endpoint's own trusted keys after a relaunch), never auto-accept; one semaphore
-bounds the whole fleet; every command has a timeout and an output cap. Config scripts are
-never logged (they may hold pre-shared keys): only counts and paths are.
+bounds the whole fleet; every command has a timeout and an output cap; output is parsed off
+the event loop (`vpnwatch.offloop`) with a deadline. Config scripts are never logged (they
+may hold pre-shared keys): only counts and paths are.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from vpnwatch.adapters.vyos_errors import (
 from vpnwatch.adapters.vyos_script import ExecResult, describe
 from vpnwatch.errors import ParseError
 from vpnwatch.model import BgpSummary, RouterSshView
+from vpnwatch.offloop import OP_PARSE_DEADLINE, parse_off_loop
 from vpnwatch.parsers import UnsupportedCommand, parse_bgp_summary
 from vpnwatch.redaction import redact, secrets_in_commands
 
@@ -273,7 +275,9 @@ class VyosClient:
             try:
                 if result.exit_status == 127:  # no vtysh: only the op-mode text form works
                     raise UnsupportedCommand("vtysh not found")
-                return parse_bgp_summary(result.text)
+                return await parse_off_loop(
+                    parse_bgp_summary, result.text, deadline=OP_PARSE_DEADLINE, what=line
+                )
             except UnsupportedCommand:
                 state.bgp_json_unsupported = True
                 log.info("vyos.bgp_json_unsupported", router=state.endpoint.name)
@@ -289,7 +293,7 @@ class VyosClient:
     ) -> T:
         text = await self._checked_op(state, conn, command, script.op_command_line(command))
         try:
-            return parse(text)
+            return await parse_off_loop(parse, text, deadline=OP_PARSE_DEADLINE, what=command)
         except ParseError as exc:
             raise ParseError(f"{command}: {exc}") from None
 

@@ -219,6 +219,23 @@ def redact_data(data: Any, known: Iterable[str] = ()) -> Any:
     return walk(data)
 
 
+_KEY_BODY = re.compile(
+    r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----(?P<body>.*?)-----END [A-Z0-9 ]{0,40}PRIVATE KEY",
+    re.DOTALL,
+)
+
+
+def private_key_lines(text: str) -> list[str]:
+    """The body lines of the private key blocks in `text` (a key file): each is a secret
+    on its own, should one ever be quoted without its markers."""
+    return [
+        line.strip()
+        for block in _KEY_BODY.finditer(text)
+        for line in block.group("body").splitlines()
+        if len(line.strip()) >= MIN_KNOWN_LENGTH and ":" not in line  # not a PEM header
+    ]
+
+
 # VyOS statements: the value after a secret keyword (`set ... pre-shared-secret 'X'`).
 _STATEMENT_SECRET = re.compile(
     rf"(?<![\w-])(?:{_KEYWORDS})\s+(?P<value>'[^']*'|\"[^\"]*\"|[^\s\]\[]+)", re.IGNORECASE

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -206,7 +206,7 @@ class AwsClient:
                 )
 
         async def instances_and_status() -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
-            batches = await asyncio.gather(*instance_calls)
+            batches = await _all_or_first_error(*instance_calls)
             seen: dict[str, Mapping[str, Any]] = {}
             for batch in batches:
                 for item in batch:
@@ -222,7 +222,7 @@ class AwsClient:
                 )
             return list(seen.values()), statuses
 
-        (instances, statuses), addresses, cgws, vpns = await asyncio.gather(
+        (instances, statuses), addresses, cgws, vpns = await _all_or_first_error(
             instances_and_status(),
             self.call("ec2", region, "describe_addresses"),
             self.call("ec2", region, "describe_customer_gateways"),
@@ -264,6 +264,16 @@ class AwsClient:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def _all_or_first_error(*calls: Awaitable[Any]) -> list[Any]:
+    """Like gather, but when one call fails the others still finish first (bounded by their
+    own timeouts): a failed region never leaves a call running into the next cycle."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 def _region_error(region: str, exc: Exception) -> str:

@@ -11,6 +11,7 @@ may hold pre-shared keys): only counts and paths are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -37,7 +38,12 @@ from vpnwatch.errors import ParseError
 from vpnwatch.model import BgpSummary, RouterSshView
 from vpnwatch.offloop import OP_PARSE_DEADLINE, parse_off_loop
 from vpnwatch.parsers import UnsupportedCommand, parse_bgp_summary
-from vpnwatch.redaction import redact, secrets_in_commands
+from vpnwatch.redaction import (
+    private_key_lines,
+    redact,
+    remember_secrets,
+    secrets_in_commands,
+)
 
 __all__ = [
     "CommandFailed",
@@ -443,6 +449,8 @@ class VyosClient:
     def _load_client_key(self, router: RouterEndpoint) -> asyncssh.SSHKey:
         if self._client_key is None:
             path = self._settings.key_file
+            with contextlib.suppress(OSError, ValueError):  # its lines are known secrets
+                remember_secrets(private_key_lines(path.read_text(errors="replace")))
             try:
                 self._client_key = asyncssh.read_private_key(path)
             except (OSError, asyncssh.KeyImportError) as exc:

@@ -38,6 +38,7 @@ from vpnwatch.errors import ParseError
 from vpnwatch.model import BgpSummary, RouterSshView
 from vpnwatch.offloop import OP_PARSE_DEADLINE, parse_off_loop
 from vpnwatch.parsers import UnsupportedCommand, parse_bgp_summary
+from vpnwatch.parsers._util import is_ip_address
 from vpnwatch.redaction import (
     private_key_lines,
     redact,
@@ -478,7 +479,7 @@ class VyosClient:
             raise HostKeyMismatch(
                 router.name, f"cannot read known_hosts {path}: {reason}"
             ) from None
-        addr = router.host if script.is_ip_address(router.host) else ""
+        addr = router.host if is_ip_address(router.host) else ""
         port = router.port if router.port != 22 else None
         keys, ca_keys, revoked, *_ = known.match(router.host, addr, port)
         # a host given as an IP matches both as name and as address: drop the duplicates

@@ -5,7 +5,6 @@ No I/O and no asyncssh here, so every rule is unit-tested directly.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import shlex
 from collections.abc import Sequence
@@ -329,11 +328,3 @@ def host_key_detail(where: str, source: str, presented: str | None, expected: Se
         f"host key of {where} does not match {source}: presented {shown}, "
         f"expected {', '.join(expected)}"
     )
-
-
-def is_ip_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

@@ -7,8 +7,8 @@ the values of a multi-value leaf in the order they were given, duplicates droppe
 
 In `set` form a quoted last word is a leaf value and a bare one a node (tag value or valueless
 leaf), as VyOS prints them. config.boot spells tag nodes `peer 1.2.3.4 {`; `set` form does not
-say which nodes are tag nodes, so `render_config_boot` uses a table of VyOS tag node names
-(`_TAG_NODES`); whichever way it renders a node, parsing the result gives back the commands.
+say which nodes are tag nodes, so `render_config_boot` (vyos_render.py) uses a table of VyOS
+tag node names; whichever way it renders a node, parsing the result gives back the commands.
 Errors never quote config lines (they hold pre-shared keys): they give line numbers.
 
 Bounded work: the input is at most `MAX_CONFIG_CHARS`, config.boot nests at most
@@ -20,7 +20,7 @@ tree, so time and memory are linear in the input.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from vpnwatch.errors import ParseError
 from vpnwatch.model import RouterConfig
@@ -90,8 +90,8 @@ def config_statements(text: str) -> tuple[str, list[Statement]]:
 
 
 def _format(text: str) -> str:
-    """ "boot" or "commands": config.boot always has `node {` lines (VyOS top-level nodes are
-    never leaves); `set` commands never end a line with `{`."""
+    """The format, "boot" or "commands": config.boot always has `node {` lines (VyOS
+    top-level nodes are never leaves); `set` commands never end a line with `{`."""
     check_characters(text)
     meaningful = (
         stripped
@@ -109,13 +109,6 @@ def _format(text: str) -> str:
     if nothing:
         raise ParseError("no configuration statements (empty or only comments)")
     raise ParseError("neither set commands nor a config.boot tree")
-
-
-def canonical_commands(statements: Iterable[Statement]) -> tuple[str, ...]:
-    tree = ConfigNode()
-    for path, value in statements:
-        tree.add(path, value)
-    return _canonical(tree)
 
 
 def _canonical(tree: ConfigNode) -> tuple[str, ...]:

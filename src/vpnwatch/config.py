@@ -7,13 +7,13 @@ from the machine (state directory, listen address, key files) is `startup_checks
 from __future__ import annotations
 
 import ipaddress
-import re
 from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vpnwatch.redaction import redact_data
 from vpnwatch.vocabulary import ACTIONS, HEALABLE_KINDS, Action, FailureKind
 
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -329,24 +329,9 @@ class Config(_Strict):
         return tuple(sorted({self.region_of(s) for s in self.sites}))
 
 
-_SECRET_KEY = re.compile(r"(secret|password|token|psk|pre_shared|private)", re.IGNORECASE)
-
-
 def redacted(config: Config) -> dict[str, Any]:
     """The effective config for the start-up log: file paths only, secrets masked."""
-    data: dict[str, Any] = config.model_dump(mode="json")
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: "***" if _SECRET_KEY.search(k) else walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    cleaned: dict[str, Any] = walk(data)
-    url = config.aws.endpoint_url
-    if url and "@" in url:  # credentials in a URL
-        cleaned["aws"]["endpoint_url"] = re.sub(r"//[^@]*@", "//***@", url)
+    cleaned: dict[str, Any] = redact_data(config.model_dump(mode="json"))
     return cleaned
 
 

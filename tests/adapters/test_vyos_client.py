@@ -552,7 +552,7 @@ async def test_commit_failure_raises_with_the_routers_words_and_no_secret(
     with pytest.raises(CommitError) as info:
         await lab.client().run_config(endpoint(router), commands, save=False)
     message = str(info.value)
-    assert "is not valid" in message
+    assert "configuration path is not valid" in message
     assert PSK not in message
     assert info.value.exit_status == 0
     assert PSK not in capsys.readouterr().out

@@ -13,6 +13,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from vpnwatch.adapters.vyos import RouterEndpoint, VyosClient
+from vpnwatch.backup import BackupTarget
 from vpnwatch.config import SshConfig
 from vpnwatch.lab.vyos_sim import SimulatedRouter, TunnelSpec
 
@@ -130,3 +131,7 @@ def assert_no_secrets(secrets: Iterable[str], *texts: object) -> None:
         rendered = repr(text)
         leaked = [s for s in wanted if s in rendered]
         assert not leaked, f"secret value leaked into: {rendered[:200]}..."
+
+
+def targets_of(lab: SimLab, *names: str) -> list[BackupTarget]:
+    return [BackupTarget(name, lab.endpoint(name)) for name in names]

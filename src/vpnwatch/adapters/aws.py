@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -29,6 +29,7 @@ from vpnwatch.config import AwsConfig, is_loopback_url
 from vpnwatch.discovery import ObservedAws, RegionResponses, RouterSelector, discover
 from vpnwatch.errors import ParseError, PermanentError, TemporaryError
 from vpnwatch.model import RouterAwsView
+from vpnwatch.redaction import redact
 
 T = TypeVar("T")
 
@@ -82,10 +83,10 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response.get("Error", {})
         op = getattr(exc, "operation_name", "call")
-        return f"{op}: {err.get('Code', 'error')}: {err.get('Message', '')}".strip()
-    if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return f"{type(exc).__name__}: {exc}"
-    return f"{type(exc).__name__}: {exc}"
+        text = f"{op}: {err.get('Code', 'error')}: {err.get('Message', '')}".strip()
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return redact(" ".join(text.split()))
 
 
 class AwsClient:
@@ -202,7 +203,7 @@ class AwsClient:
                 )
 
         async def instances_and_status() -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
-            batches = await asyncio.gather(*instance_calls)
+            batches = await _all_or_first_error(*instance_calls)
             seen: dict[str, Mapping[str, Any]] = {}
             for batch in batches:
                 for item in batch:
@@ -218,7 +219,7 @@ class AwsClient:
                 )
             return list(seen.values()), statuses
 
-        (instances, statuses), addresses, cgws, vpns = await asyncio.gather(
+        (instances, statuses), addresses, cgws, vpns = await _all_or_first_error(
             instances_and_status(),
             self.call("ec2", region, "describe_addresses"),
             self.call("ec2", region, "describe_customer_gateways"),
@@ -262,10 +263,20 @@ class AwsClient:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+async def _all_or_first_error(*calls: Awaitable[Any]) -> list[Any]:
+    """Like gather, but when one call fails the others still finish first (bounded by their
+    own timeouts): a failed region never leaves a call running into the next cycle."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
 def _region_error(region: str, exc: Exception) -> str:
     if isinstance(exc, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
         return f"aws {region}: {describe_error(exc)}"
-    return f"aws {region}: {exc}"
+    return f"aws {region}: {redact(str(exc))}"
 
 
 def _flatten(page: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:

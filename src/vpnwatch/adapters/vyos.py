@@ -3,13 +3,15 @@
 One persistent connection per router, reused across cycles; reconnects with capped
 exponential backoff (time from the injected clock); strict host-key checking (the known_hosts
 file, or the endpoint's own trusted keys after a relaunch), never auto-accept; one semaphore
-bounds the whole fleet; every command has a timeout and an output cap. Config scripts are
-never logged (they may hold pre-shared keys): only counts and paths are.
+bounds the whole fleet; every command has a timeout and an output cap; output is parsed off
+the event loop (`vpnwatch.offloop`) with a deadline. Config scripts are never logged (they
+may hold pre-shared keys): only counts and paths are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -41,7 +43,14 @@ from vpnwatch.adapters.vyos_ssh import (
 from vpnwatch.config import SshConfig
 from vpnwatch.errors import ParseError
 from vpnwatch.model import BgpSummary, RouterSshView
+from vpnwatch.offloop import OP_PARSE_DEADLINE, parse_off_loop
 from vpnwatch.parsers import UnsupportedCommand, parse_bgp_summary
+from vpnwatch.redaction import (
+    private_key_lines,
+    redact,
+    remember_secrets,
+    secrets_in_commands,
+)
 
 __all__ = [
     "CommandFailed",
@@ -131,7 +140,7 @@ class VyosClient:
         failure = script.config_failure(f"{result.stdout}\n{result.stderr}", result.exit_status)
         if failure is not None:
             log.warning("vyos.config_failed", router=router.name, exit_status=result.exit_status)
-            detail = script.redact_secrets(failure, commands)
+            detail = redact(failure, secrets_in_commands(commands))
             raise CommitError(router.name, detail, exit_status=result.exit_status)
         log.info("vyos.config_committed", router=router.name, commands=len(commands), save=save)
         return script.clean_config_output(result.stdout)
@@ -188,7 +197,9 @@ class VyosClient:
             try:
                 if result.exit_status == 127:  # no vtysh: only the op-mode text form works
                     raise UnsupportedCommand("vtysh not found")
-                return parse_bgp_summary(result.text)
+                return await parse_off_loop(
+                    parse_bgp_summary, result.text, deadline=OP_PARSE_DEADLINE, what=line
+                )
             except UnsupportedCommand:
                 state.bgp_json_unsupported = True
                 log.info("vyos.bgp_json_unsupported", router=state.endpoint.name)
@@ -204,7 +215,7 @@ class VyosClient:
     ) -> T:
         text = await self._checked_op(state, conn, command, script.op_command_line(command))
         try:
-            return parse(text)
+            return await parse_off_loop(parse, text, deadline=OP_PARSE_DEADLINE, what=command)
         except ParseError as exc:
             raise ParseError(f"{command}: {exc}") from None
 
@@ -354,6 +365,8 @@ class VyosClient:
     def _load_client_key(self, router: RouterEndpoint) -> asyncssh.SSHKey:
         if self._client_key is None:
             path = self._key_file
+            with contextlib.suppress(OSError, ValueError):  # its lines are known secrets
+                remember_secrets(private_key_lines(path.read_text(errors="replace")))
             try:
                 self._client_key = asyncssh.read_private_key(path)
             except (OSError, asyncssh.KeyImportError) as exc:

@@ -13,6 +13,7 @@ import asyncssh
 from vpnwatch.adapters import vyos_script as script
 from vpnwatch.adapters.vyos_errors import HostKeyMismatch, SshError, SshUnreachable
 from vpnwatch.adapters.vyos_script import ExecResult, describe
+from vpnwatch.parsers._util import is_ip_address
 
 Conn = asyncssh.SSHClientConnection
 Keys = list[asyncssh.SSHKey]
@@ -136,7 +137,7 @@ class HostKeyTrust:
             raise HostKeyMismatch(
                 router.name, f"cannot read known_hosts {self._path}: {reason}"
             ) from None
-        addr = router.host if script.is_ip_address(router.host) else ""
+        addr = router.host if is_ip_address(router.host) else ""
         port = router.port if router.port != 22 else None
         keys, ca_keys, revoked, *_ = known.match(router.host, addr, port)
         # a host given as an IP matches both as name and as address: drop the duplicates

@@ -24,7 +24,7 @@ from tests.lab.test_world_support import (
     vyos_client,
 )
 from vpnwatch.adapters.vyos import HostKeyMismatch, SshUnreachable
-from vpnwatch.config import load_config
+from vpnwatch.configfile import load_config
 from vpnwatch.heal.replace import BACKUP_PATH, restore_commands
 from vpnwatch.lab.clients import lab_client
 from vpnwatch.lab.labconfig import HealSettings, render_config, write_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vpnwatch.config import parse_config
+from vpnwatch.configfile import parse_config
 from vpnwatch.errors import ConfigError
 
 BASE = """

@@ -17,16 +17,18 @@ from typing import Any
 import pytest
 import yaml
 
-from vpnwatch.app import vyos_client
+from vpnwatch.adapters.vyos import VyosClient
 from vpnwatch.cli import main
-from vpnwatch.config import Config, load_config
+from vpnwatch.commands.render import render_routers
+from vpnwatch.commands.render_inputs import endpoints, fetch_aws
+from vpnwatch.config import Config
+from vpnwatch.configfile import load_config
 from vpnwatch.lab.clients import lab_client
 from vpnwatch.lab.faults import ApiCall
 from vpnwatch.lab.vyos_sim import Timings
 from vpnwatch.lab.world import LabWorld
 from vpnwatch.render import connection_params
-from vpnwatch.render.cli import RenderOutcome, render_routers
-from vpnwatch.render.fetch import endpoints, fetch_aws
+from vpnwatch.render.present import RenderOutcome
 
 VERSIONS = {  # every version on a hub and on spokes
     "hub-r1": "1.5",
@@ -85,11 +87,10 @@ def _render(config: Config, router: str | None = None, *, diff: bool = False) ->
 def _apply(config: Config, outcomes: list[RenderOutcome], *, aligned: bool = False) -> None:
     async def run() -> None:
         from vpnwatch.adapters.aws import AwsClient
-        from vpnwatch.app import aws_settings
         from vpnwatch.observe import plan_routers
 
-        aws = AwsClient(aws_settings(config))
-        client = vyos_client(config)
+        aws = AwsClient(config.aws)
+        client = VyosClient(config.ssh)
         try:
             plans = plan_routers(config)
             where = endpoints(plans, (await fetch_aws(aws, plans)).views, {})

@@ -152,7 +152,7 @@ class Scenario:
     def heal_record(self, router: str) -> dict[str, Any] | None:
         heals = self.state_dir / "heals"
         records = (
-            [json.loads(p.read_text()) for p in sorted(heals.glob("*.json"))]
+            [json.loads(p.read_text())["data"] for p in sorted(heals.glob("*.json"))]
             if heals.exists()
             else []
         )

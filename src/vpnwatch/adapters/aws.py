@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import boto3
@@ -26,10 +25,11 @@ from tenacity import (
 )
 from tenacity import Retrying as _Retrying
 
-from vpnwatch.config import is_loopback_url
+from vpnwatch.config import AwsConfig, is_loopback_url
 from vpnwatch.discovery import ObservedAws, RegionResponses, RouterSelector, discover
 from vpnwatch.errors import ParseError, PermanentError, TemporaryError
 from vpnwatch.model import RouterAwsView
+from vpnwatch.redaction import redact
 
 T = TypeVar("T")
 
@@ -47,16 +47,6 @@ _THROTTLE_CODES = frozenset(
         "Unavailable",
     }
 )
-
-
-@dataclass(frozen=True)
-class AwsSettings:
-    endpoint_url: str | None
-    connect_timeout: float
-    read_timeout: float
-    max_attempts: int
-    retry_backoff: float
-    max_concurrency: int
 
 
 class AwsCallFailed(TemporaryError):
@@ -93,16 +83,16 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response.get("Error", {})
         op = getattr(exc, "operation_name", "call")
-        return f"{op}: {err.get('Code', 'error')}: {err.get('Message', '')}".strip()
-    if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return f"{type(exc).__name__}: {exc}"
-    return f"{type(exc).__name__}: {exc}"
+        text = f"{op}: {err.get('Code', 'error')}: {err.get('Message', '')}".strip()
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return redact(" ".join(text.split()))
 
 
 class AwsClient:
     """boto3 behind a bounded thread pool; one EC2 client per region, reused."""
 
-    def __init__(self, settings: AwsSettings, *, session: boto3.session.Session | None = None):
+    def __init__(self, settings: AwsConfig, *, session: boto3.session.Session | None = None):
         self._settings = settings
         self._session = session or _session_for(settings.endpoint_url)
         self._clients: dict[tuple[str, str], Any] = {}
@@ -144,11 +134,10 @@ class AwsClient:
             reraise=True,
         )
 
-    def call_sync(self, service: str, region: str, operation: str, **kwargs: Any) -> Any:
-        """One API call with the retry budget; raises AwsCallFailed / AwsAccessDenied."""
-        method = getattr(self.client(service, region), operation)
+    def _with_retries(self, fn: Callable[[], T]) -> T:
+        """`fn` with the retry budget; raises AwsCallFailed / AwsAccessDenied / AwsApiError."""
         try:
-            return self._retrying()(method, **kwargs)
+            return self._retrying()(fn)
         except botocore.exceptions.ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in (
@@ -162,25 +151,34 @@ class AwsClient:
         except botocore.exceptions.BotoCoreError as exc:
             raise AwsCallFailed(describe_error(exc)) from None
 
+    def call_sync(self, service: str, region: str, operation: str, **kwargs: Any) -> Any:
+        """One API call with the retry budget."""
+        method = getattr(self.client(service, region), operation)
+        return self._with_retries(lambda: method(**kwargs))
+
     async def call(self, service: str, region: str, operation: str, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         fn = functools.partial(self.call_sync, service, region, operation, **kwargs)
         return await loop.run_in_executor(self._pool, fn)
 
+    def _all_pages_sync(
+        self, region: str, operation: str, key: str, kwargs: Mapping[str, Any]
+    ) -> list[Mapping[str, Any]]:
+        paginator = self.client("ec2", region).get_paginator(operation)
+
+        def every_page() -> list[Mapping[str, Any]]:
+            return [i for page in paginator.paginate(**kwargs) for i in _flatten(page, key)]
+
+        # One budget for the whole listing: a retry starts it again (one page, nearly always).
+        return self._with_retries(every_page)
+
     async def _paged(
         self, region: str, operation: str, key: str, **kwargs: Any
     ) -> list[Mapping[str, Any]]:
-        items: list[Mapping[str, Any]] = []
-        token: str | None = None
-        while True:
-            args = dict(kwargs)
-            if token:
-                args["NextToken"] = token
-            page = await self.call("ec2", region, operation, **args)
-            items.extend(_flatten(page, key))
-            token = page.get("NextToken")
-            if not token:
-                return items
+        """Every item of a paginated EC2 listing, through boto3's paginator."""
+        loop = asyncio.get_running_loop()
+        fn = functools.partial(self._all_pages_sync, region, operation, key, kwargs)
+        return await loop.run_in_executor(self._pool, fn)
 
     async def fetch_region(
         self, region: str, selectors: Sequence[RouterSelector]
@@ -205,7 +203,7 @@ class AwsClient:
                 )
 
         async def instances_and_status() -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
-            batches = await asyncio.gather(*instance_calls)
+            batches = await _all_or_first_error(*instance_calls)
             seen: dict[str, Mapping[str, Any]] = {}
             for batch in batches:
                 for item in batch:
@@ -221,7 +219,7 @@ class AwsClient:
                 )
             return list(seen.values()), statuses
 
-        (instances, statuses), addresses, cgws, vpns = await asyncio.gather(
+        (instances, statuses), addresses, cgws, vpns = await _all_or_first_error(
             instances_and_status(),
             self.call("ec2", region, "describe_addresses"),
             self.call("ec2", region, "describe_customer_gateways"),
@@ -265,10 +263,20 @@ class AwsClient:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+async def _all_or_first_error(*calls: Awaitable[Any]) -> list[Any]:
+    """Like gather, but when one call fails the others still finish first (bounded by their
+    own timeouts): a failed region never leaves a call running into the next cycle."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
 def _region_error(region: str, exc: Exception) -> str:
     if isinstance(exc, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
         return f"aws {region}: {describe_error(exc)}"
-    return f"aws {region}: {exc}"
+    return f"aws {region}: {redact(str(exc))}"
 
 
 def _flatten(page: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -287,10 +295,3 @@ def _session_for(endpoint_url: str | None) -> boto3.session.Session:
             aws_secret_access_key="emulator",  # noqa: S106
         )
     return session
-
-
-def make_client(settings: AwsSettings) -> AwsClient:
-    return AwsClient(settings)
-
-
-Factory = Callable[[AwsSettings], AwsClient]

@@ -1,4 +1,4 @@
-"""Crash-safe instance replacement (DESIGN §5): `same-ip` (the article's runbook) or `eni`.
+"""Crash-safe instance replacement: `same-ip` (the article's runbook) or `eni`.
 
 Each step first checks whether it is already done (so a restarted daemon resumes without a
 second instance or a lost EIP), then acts through the mutation gate, then the progress is
@@ -15,9 +15,10 @@ from typing import Any, Protocol
 from vpnwatch.adapters.aws import AwsApiError
 from vpnwatch.adapters.ec2_actions import HEAL_TAG, Ec2Actions, LaunchSpec
 from vpnwatch.adapters.vyos_errors import SshAuthFailed
+from vpnwatch.core.records import HealRecord
 from vpnwatch.errors import ParseError, PermanentError, TemporaryError
 from vpnwatch.heal.gate import MutationGate
-from vpnwatch.heal.progress import HealRecord, ProgressStore
+from vpnwatch.heal.progress import ProgressStore
 from vpnwatch.parsers import host_key_matches, parse_console_host_keys
 
 BACKUP_PATH = "/home/vyos/backup.conf"

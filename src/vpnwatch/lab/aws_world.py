@@ -1,4 +1,4 @@
-"""EmulatedAws: moto's server on loopback plus what moto lacks (DESIGN §10).
+"""EmulatedAws: moto's server on loopback plus what moto lacks.
 
 One werkzeug server in a daemon thread answers three kinds of requests:
 - `/_lab/...`: the control API (JSON), see `vpnwatch.lab.control_routes`;

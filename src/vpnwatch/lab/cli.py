@@ -30,6 +30,8 @@ FAULT_KINDS = (
     "ipsec-stuck",
     "garbage",
     "slow",
+    "deep-config",
+    "secret-output",
 )
 ROUTER_VERSIONS = ("1.1", "1.3", "1.4", "1.5", "mixed")
 

@@ -296,7 +296,8 @@ class LabWorld:
 
     def set_router_fault(self, name: str, kind: str, *, delay: float | None = None) -> Any:
         """crash, hang, bgp-down, ipsec-down, bgp-stuck (until `reset ip bgp`), ipsec-stuck
-        (until `restart vpn`), garbage or slow (`delay`: seconds per command)."""
+        (until `restart vpn`), garbage, slow (`delay`: seconds per command), deep-config or
+        secret-output (hostile answers, see vyos_sim/hostile.py)."""
         return self.routers.set_fault(name, kind, delay)
 
     def clear_router_fault(self, name: str, kind: str | None = None) -> Any:

@@ -71,6 +71,10 @@ class Fault(StrEnum):
     # `restart vpn` (aws-facts: the customer side must re-initiate).
     BGP_STUCK = "bgp-stuck"
     IPSEC_STUCK = "ipsec-stuck"
+    # Hostile answers (issue 9): `show configuration` nested 10,000 levels deep; `show vpn ike
+    # sa` starting with a `secret <the router's PSK>` line. Everything else answers normally.
+    DEEP_CONFIG = "deep-config"
+    SECRET_OUTPUT = "secret-output"
 
 
 @dataclass(frozen=True)

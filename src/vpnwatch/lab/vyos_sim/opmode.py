@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from vpnwatch.lab.vyos_sim.core import RouterCore
 from vpnwatch.lab.vyos_sim.formats import since_1_4
+from vpnwatch.lab.vyos_sim.hostile import hostile_stdout
 from vpnwatch.lab.vyos_sim.render_bgp import BgpFacts, bgp_summary_json, bgp_summary_text
 from vpnwatch.lab.vyos_sim.render_vpn import ike_sa_text, ipsec_sa_text
 
@@ -75,7 +76,13 @@ def _reset_bgp(core: RouterCore, neighbor: str) -> ExecResult:
 
 
 def op_mode(core: RouterCore, words: list[str]) -> ExecResult:
-    """An op-mode command, as vyatta-op-cmd-wrapper runs it."""
+    """An op-mode command, as vyatta-op-cmd-wrapper runs it (hostile faults applied)."""
+    result = _op_mode(core, words)
+    stdout = hostile_stdout(core, " ".join(words), result.stdout)
+    return result if stdout is result.stdout else ExecResult(stdout, result.stderr, 0)
+
+
+def _op_mode(core: RouterCore, words: list[str]) -> ExecResult:
     line = " ".join(words)
     if line == "show ip bgp summary":
         return ExecResult(bgp_summary_text(core.version, bgp_facts(core)))

@@ -1,54 +1,36 @@
-"""Two-sided health with hysteresis (DESIGN §3). Pure: the clock is an argument.
+"""Two-sided health with hysteresis. Pure: the clock is an argument.
 
 `assess` judges one router for one cycle from the AWS view plus the router's own view;
 `evaluate` adds hysteresis (N consecutive failed cycles and ≥ T seconds) and flap counting.
 "unknown" never counts toward a failure and never resets one: it is simply not evidence.
+A gap of more than `max(3 intervals, 60 s)` without a judgment (the daemon was down) breaks
+a streak: cycles that did not happen are not consecutive failures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from vpnwatch.model import (
-    Health,
-    RouterObservation,
-    RouterVerdict,
-    Snapshot,
-    SshErrorKind,
-    TunnelStatus,
-    TunnelVerdict,
-)
+from vpnwatch.config import HealthConfig
+from vpnwatch.core.memory import RouterHistory
+from vpnwatch.model import RouterObservation, RouterVerdict, Snapshot, TunnelVerdict
+from vpnwatch.vocabulary import FailureKind, Health, SshErrorKind, TunnelStatus
 
-FAILURE_UNREACHABLE = "unreachable"
-FAILURE_TUNNELS_DOWN = "bgp-ipsec-down"
-FAILURE_STOPPED = "instance-stopped"  # an operator's stop (resize...): alert, never heal
 _DEAD_STATES = ("terminated", "shutting-down")
 _STOPPED_STATES = ("stopped", "stopping")
-
-
-@dataclass(frozen=True)
-class HealthSettings:
-    failures: int  # consecutive failed cycles before "failed"
-    min_failed_seconds: float
-    flap_window_seconds: float = 900.0
-    min_prefixes: Mapping[str, int] = field(default_factory=dict)  # per router
 
 
 @dataclass(frozen=True)
 class Assessment:
     health: Health
     reason: str
-    failure_kind: str | None = None
+    failure_kind: FailureKind | None = None
 
 
-@dataclass(frozen=True)
-class RouterHistory:
-    consecutive_failures: int = 0
-    failed_since: float | None = None
-    flap_times: tuple[float, ...] = ()
-    flaps_total: int = 0
-    was_failed: bool = False
+def streak_gap(rules: HealthConfig) -> float:
+    """The longest time between two judgments of a router that keeps its failure streak."""
+    return max(3 * rules.interval, 60.0)
 
 
 def _aws_tunnel_is_good(up: bool, routes: int | None) -> bool:
@@ -65,13 +47,13 @@ def assess(obs: RouterObservation, min_prefixes: int = 1) -> Assessment:
         return Assessment(
             Health.FAILED,
             f"{name}: instance {aws.instance.instance_id} is {aws.instance.state}",
-            FAILURE_STOPPED,
+            FailureKind.INSTANCE_STOPPED,
         )
     if aws.known and aws.instance is not None and aws.instance.state in _DEAD_STATES:
         return Assessment(
             Health.FAILED,
             f"{name}: instance {aws.instance.instance_id} is {aws.instance.state}",
-            FAILURE_UNREACHABLE,
+            FailureKind.UNREACHABLE,
         )
     if ssh is not None and ssh.error_kind in (
         SshErrorKind.PARSE,
@@ -101,7 +83,7 @@ def assess(obs: RouterObservation, min_prefixes: int = 1) -> Assessment:
             return Assessment(
                 Health.FAILED,
                 f"{name}: all {len(tunnels)} tunnels DOWN on AWS",
-                FAILURE_TUNNELS_DOWN,
+                FailureKind.TUNNELS_DOWN,
             )
         return Assessment(
             Health.DEGRADED, f"{name}: {len(aws_up)}/{len(tunnels)} tunnels UP on AWS"
@@ -116,14 +98,16 @@ def assess(obs: RouterObservation, min_prefixes: int = 1) -> Assessment:
         return Assessment(
             Health.FAILED,
             f"{name}: SSH {ssh.error_kind or 'failed'} ({ssh.error}) and all tunnels DOWN on AWS",
-            FAILURE_UNREACHABLE,
+            FailureKind.UNREACHABLE,
         )
     good, total, detail = _two_sided_tunnels(obs, min_prefixes)
     if total and good == total:
         return Assessment(Health.HEALTHY, f"{name}: {good}/{total} tunnels up on both sides")
     if good == 0:
         return Assessment(
-            Health.FAILED, f"{name}: reachable but no tunnel up ({detail})", FAILURE_TUNNELS_DOWN
+            Health.FAILED,
+            f"{name}: reachable but no tunnel up ({detail})",
+            FailureKind.TUNNELS_DOWN,
         )
     return Assessment(Health.DEGRADED, f"{name}: {good}/{total} tunnels up ({detail})")
 
@@ -182,10 +166,13 @@ def _judge_router_only(obs: RouterObservation, min_prefixes: int) -> Assessment:
 
 
 def _advance(
-    history: RouterHistory, raw: Assessment, now: float, settings: HealthSettings
+    history: RouterHistory, raw: Assessment, now: float, rules: HealthConfig
 ) -> RouterHistory:
-    window_start = now - settings.flap_window_seconds
+    window_start = now - rules.flap_window_seconds
     flap_times = tuple(t for t in history.flap_times if t >= window_start)
+    if history.seen_at is not None and now - history.seen_at > streak_gap(rules):
+        history = RouterHistory(flap_times=flap_times, flaps_total=history.flaps_total)
+    history = replace(history, seen_at=now)
     if raw.health is Health.UNKNOWN:
         return replace(history, flap_times=flap_times)
     if raw.health is Health.FAILED:
@@ -197,12 +184,17 @@ def _advance(
             was_failed=True,
         )
     if history.was_failed and raw.health is Health.HEALTHY:  # failed → healthy is one flap
-        return RouterHistory(flap_times=(*flap_times, now), flaps_total=history.flaps_total + 1)
+        return RouterHistory(
+            flap_times=(*flap_times, now), flaps_total=history.flaps_total + 1, seen_at=now
+        )
     if raw.health is Health.HEALTHY:
-        return RouterHistory(flap_times=flap_times, flaps_total=history.flaps_total)
+        return RouterHistory(flap_times=flap_times, flaps_total=history.flaps_total, seen_at=now)
     # degraded: the failure streak ends, but a later recovery still counts as a flap
     return RouterHistory(
-        flap_times=flap_times, flaps_total=history.flaps_total, was_failed=history.was_failed
+        flap_times=flap_times,
+        flaps_total=history.flaps_total,
+        was_failed=history.was_failed,
+        seen_at=now,
     )
 
 
@@ -210,27 +202,30 @@ def evaluate(
     snapshot: Snapshot,
     histories: Mapping[str, RouterHistory],
     now: float,
-    settings: HealthSettings,
+    rules: HealthConfig,
+    min_prefixes: Mapping[str, int],
 ) -> tuple[tuple[RouterVerdict, ...], dict[str, RouterHistory]]:
+    """Verdicts after hysteresis, and the histories to remember (routers no longer
+    configured are forgotten)."""
     verdicts = []
     new_histories: dict[str, RouterHistory] = {}
     for obs in snapshot.routers:
-        raw = assess(obs, settings.min_prefixes.get(obs.name, 1))
-        hist = _advance(histories.get(obs.name, RouterHistory()), raw, now, settings)
+        raw = assess(obs, min_prefixes.get(obs.name, 1))
+        hist = _advance(histories.get(obs.name, RouterHistory()), raw, now, rules)
         new_histories[obs.name] = hist
         health, reason = raw.health, raw.reason
         if raw.health is Health.FAILED:
             failed_for = now - (hist.failed_since if hist.failed_since is not None else now)
             persistent = (
-                hist.consecutive_failures >= settings.failures
-                and failed_for >= settings.min_failed_seconds
+                hist.consecutive_failures >= rules.failures
+                and failed_for >= rules.min_failed_seconds
             )
             if not persistent:
                 health = Health.DEGRADED
                 reason = (
-                    f"{raw.reason} (failing {hist.consecutive_failures}/{settings.failures}"
+                    f"{raw.reason} (failing {hist.consecutive_failures}/{rules.failures}"
                     " cycles, "
-                    f"{failed_for:.0f}/{settings.min_failed_seconds:.0f} s)"
+                    f"{failed_for:.0f}/{rules.min_failed_seconds:.0f} s)"
                 )
             else:
                 reason = f"{raw.reason} for {failed_for:.0f} s"

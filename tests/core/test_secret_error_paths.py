@@ -17,7 +17,8 @@ import pytest
 from tests.core.test_config import GOOD
 from vpnwatch.adapters.aws import AwsCallFailed, AwsClient, describe_error
 from vpnwatch.adapters.vyos import RouterEndpoint, VyosClient
-from vpnwatch.config import AwsConfig, SshConfig, parse_config
+from vpnwatch.config import AwsConfig, SshConfig
+from vpnwatch.configfile import parse_config
 from vpnwatch.errors import ConfigError
 from vpnwatch.lab.ssh_files import new_client_key
 from vpnwatch.lab.vpn_details import new_psk

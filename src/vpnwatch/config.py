@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vpnwatch.maintenance_config import MaintenanceConfig
 from vpnwatch.redaction import redact_data
 from vpnwatch.vocabulary import ACTIONS, HEALABLE_KINDS, Action, FailureKind
 
@@ -295,6 +296,7 @@ class Config(_Strict):
     health: HealthConfig = HealthConfig()
     heal: HealConfig = HealConfig()
     backup: BackupConfig = BackupConfig()
+    maintenance: MaintenanceConfig = MaintenanceConfig()
     lock: LockConfig = LockConfig()
     metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()

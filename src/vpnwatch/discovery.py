@@ -145,6 +145,11 @@ def tunnels_from_cgw_config(vpn_id: str, xml_text: str) -> tuple[TunnelInfo, ...
     return tuple(tunnels)
 
 
+def _flag(value: Any) -> bool | None:
+    """A boolean AWS may leave out (None: not said; anything but a boolean: not trusted)."""
+    return value if isinstance(value, bool) else None
+
+
 def parse_vpn_connection(item: Json) -> VpnConnectionInfo:
     vpn_id = item.get("VpnConnectionId")
     if not isinstance(vpn_id, str) or not vpn_id.startswith("vpn-"):
@@ -167,6 +172,7 @@ def parse_vpn_connection(item: Json) -> VpnConnectionInfo:
                     inside_cidr=cidr,
                     aws_inside_ip=aws_ip,
                     router_inside_ip=router_ip,
+                    lifecycle_control=_flag(opt.get("EnableTunnelLifecycleControl")),
                 )
             )
         tunnels = tuple(found)

@@ -94,6 +94,7 @@ class TunnelInfo:
     inside_cidr: str | None  # 169.254.x.y/30
     aws_inside_ip: str | None  # the BGP neighbor the router should see
     router_inside_ip: str | None
+    lifecycle_control: bool | None = None  # TunnelOptions.EnableTunnelLifecycleControl
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,23 @@ class VpnConnectionInfo:
     gateway_id: str | None  # VGW or TGW
     tunnels: tuple[TunnelInfo, ...]
     telemetry: tuple[TunnelTelemetry, ...]
+
+
+@dataclass(frozen=True)
+class TunnelMaintenance:
+    """What GetVpnTunnelReplacementStatus said about one tunnel (epoch seconds), read on a
+    slow schedule in the background (issue 12)."""
+
+    vpn_connection_id: str
+    outside_ip: str
+    pending: bool  # MaintenanceDetails.PendingMaintenance names one
+    auto_apply_after: float | None  # MaintenanceAutoAppliedAfter
+    last_applied: float | None  # LastMaintenanceApplied
+    read_at: float
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.vpn_connection_id, self.outside_ip)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,9 @@ class FailureKind(StrEnum):
     TUNNELS_DOWN = "bgp-ipsec-down"  # reachable, but no tunnel up on both sides
     UNREACHABLE = "unreachable"  # no SSH and every tunnel down on AWS, or instance gone
     INSTANCE_STOPPED = "instance-stopped"  # an operator's stop (resize...): alert, never heal
+    # Tunnels down only because AWS replaces their endpoints (issue 12): not the router's
+    # fault, never counted toward its failure streak, never healed by its ladder.
+    AWS_MAINTENANCE = "aws-maintenance"
 
 
 # The kinds a ladder may be configured for; everything else is alert only.
@@ -76,6 +79,24 @@ _VERBS = {
 }
 
 ACTIONS = tuple(Action)
+
+
+class TunnelAction(StrEnum):
+    """What vpnwatch does to one tunnel around AWS's endpoint maintenance (issue 12): outside
+    the router ladder, through the same gate, pair guard and audit as every heal."""
+
+    REINITIATE_IKE = "reinitiate-ike"  # the endpoint is back, the tunnel is not: initiate
+    APPLY_MAINTENANCE = "apply-maintenance"  # ReplaceVpnTunnel ApplyPendingMaintenance
+
+    @property
+    def verb(self) -> str:
+        return _TUNNEL_VERBS[self]
+
+
+_TUNNEL_VERBS = {
+    TunnelAction.REINITIATE_IKE: "re-initiating IKE on",
+    TunnelAction.APPLY_MAINTENANCE: "applying AWS's pending maintenance to",
+}
 
 
 class Mode(StrEnum):

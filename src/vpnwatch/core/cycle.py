@@ -8,8 +8,8 @@ and persists and carries out what it returns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from vpnwatch.config import Config
 from vpnwatch.core.decision import Decision, Facts, StateProblem
@@ -21,6 +21,13 @@ from vpnwatch.core.guards import (
     settle,
 )
 from vpnwatch.core.health import evaluate, tunnel_verdicts
+from vpnwatch.core.maintenance import (
+    Explained,
+    decide_tunnels,
+    explained_notes,
+    explained_tunnels,
+    settle_tunnels,
+)
 from vpnwatch.core.memory import GuardMemory, Memory
 from vpnwatch.core.policy import Situation, decide, refusal
 from vpnwatch.core.reason import reason_line
@@ -65,6 +72,7 @@ class _Cycle:
     now: float
     guards: GuardMemory
     paused: bool  # by request
+    explained: Mapping[tuple[str, str], Explained] = field(default_factory=dict)
 
     @property
     def mode(self) -> Mode:
@@ -167,6 +175,8 @@ def _decide(
         cycle.guards, cycle.paused, requests, cycle.mode, facts.switch_paused
     )
     cycle.guards = settle(cycle.guards, cycle.verdicts, now, config.heal)
+    recent = config.maintenance.recent
+    cycle.guards = settle_tunnels(cycle.guards, snapshot, cycle.explained, now, recent)
     situation = cycle.situation(snapshot, _busy(facts, resumption, facts.unfinished))
     decision: Decision | None = None
     for request in heals:  # one heal starts per cycle; the others wait for the next
@@ -196,6 +206,18 @@ def _decide(
     if decision.action is not None and decision.router is not None:
         # remembered before acting: a crash right after must still count this action
         cycle.guards = after_action(cycle.guards, decision.router, decision.action, now)
+    elif decision.hold is None and facts.can_heal and auto:  # no heal: maybe a tunnel action
+        choice = decide_tunnels(
+            snapshot,
+            cycle.verdicts,
+            replace(situation, guards=cycle.guards),
+            facts.maintenance,
+            cycle.explained,
+            now,
+            config,
+        )
+        cycle.guards = choice.guards  # the attempt remembered before acting, as above
+        decision = replace(decision, tunnel=choice.step, tunnel_waits=choice.waits)
     return replace(
         decision, resume=resumption.resume, abandon=resumption.abandon, answers=tuple(answers)
     )
@@ -213,8 +235,19 @@ def step(
 ) -> tuple[CycleResult, Memory, Decision]:
     """One cycle. `auto=False`: act only on operator requests (the CLI acting by itself)."""
     min_prefixes = {r.name: s.expect.min_prefixes for s in config.sites for r in s.routers}
-    verdicts, histories = evaluate(snapshot, memory.hysteresis, now, config.health, min_prefixes)
-    cycle = _Cycle(verdicts, facts, config, now, memory.guards, memory.paused)
+    explained: dict[tuple[str, str], Explained] = {}
+    if config.maintenance.enabled:
+        recent = config.maintenance.recent
+        explained = explained_tunnels(snapshot, facts.maintenance, now, recent)
+    verdicts, histories = evaluate(
+        snapshot,
+        memory.hysteresis,
+        now,
+        config.health,
+        min_prefixes,
+        explained_notes(explained.items()),
+    )
+    cycle = _Cycle(verdicts, facts, config, now, memory.guards, memory.paused, explained)
     decision = _decide(snapshot, requests, cycle, auto)
     result = CycleResult(
         snapshot=snapshot,

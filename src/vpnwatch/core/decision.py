@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vpnwatch.core.records import HealRecord, RequestAnswer
-from vpnwatch.vocabulary import Action, Hold
+from vpnwatch.model import TunnelMaintenance
+from vpnwatch.vocabulary import Action, Hold, TunnelAction
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,38 @@ class Facts:
     busy: Mapping[str, str] = field(default_factory=dict)  # router → step, heals running here
     unfinished: tuple[HealRecord, ...] = ()  # records still "running" and not running here
     state_problems: tuple[StateProblem, ...] = ()
+    # AWS's maintenance of each tunnel ((vpn id, outside IP) → status), read in the background
+    maintenance: Mapping[tuple[str, str], TunnelMaintenance] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TunnelStep:
+    """One action on one tunnel (issue 12), decided when no router heal starts."""
+
+    action: TunnelAction
+    router: str
+    vpn_connection_id: str
+    outside_ip: str
+    applied_ago: float | None = None  # seconds since AWS applied its maintenance
+    attempt: int = 1  # re-initiations: this one ...
+    attempts: int = 1  # ... of at most this many
+    auto_apply_after: float | None = None  # applying: when AWS would have done it itself
+
+    @property
+    def key(self) -> str:
+        return f"{self.vpn_connection_id}/{self.outside_ip}"
+
+
+@dataclass(frozen=True)
+class TunnelWait:
+    """A tunnel that needs something vpnwatch will not do now (an operator may)."""
+
+    router: str
+    outside_ip: str
+    hold: Hold  # ladder-exhausted (re-initiations used up), paused, not-leader, pair-guard, ...
+    action: TunnelAction
+    detail: str = ""  # the guard's own words
+    attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,6 +96,8 @@ class Decision:
     resume: tuple[str, ...] = ()  # heal ids to continue (past their point of no return)
     abandon: tuple[tuple[str, str], ...] = ()  # (heal id, why): never got that far
     answers: tuple[RequestAnswer, ...] = ()  # operator requests taken this cycle
+    tunnel: TunnelStep | None = None  # a tunnel action (only when no heal starts)
+    tunnel_waits: tuple[TunnelWait, ...] = ()
 
     @property
     def acts(self) -> bool:

@@ -39,10 +39,17 @@ def _aws_tunnel_is_good(up: bool, routes: int | None) -> bool:
     return up and (routes is None or routes >= 1)
 
 
-def assess(obs: RouterObservation, min_prefixes: int = 1) -> Assessment:
-    """One router, one cycle, no hysteresis."""
+def assess(
+    obs: RouterObservation,
+    min_prefixes: int = 1,
+    explained: Mapping[tuple[str, str], str] | None = None,
+) -> Assessment:
+    """One router, one cycle, no hysteresis. `explained`: tunnels whose being down AWS's
+    endpoint maintenance explains ((vpn id, outside IP) → the note): they are left out of
+    the judgment of the router (issue 12)."""
     aws, ssh = obs.aws, obs.ssh
     name = obs.name
+    explained = explained or {}
     if aws.known and aws.instance is not None and aws.instance.state in _STOPPED_STATES:
         return Assessment(
             Health.FAILED,
@@ -76,6 +83,9 @@ def assess(obs: RouterObservation, min_prefixes: int = 1) -> Assessment:
     aws_up = [
         t for t in tunnels if _aws_tunnel_is_good(t.status is TunnelStatus.UP, t.accepted_routes)
     ]
+    notes = [n for (vpn, ip), n in sorted(explained.items()) if _is_mine(obs, vpn, ip)]
+    if notes and (ssh is None or ssh.reachable):  # SSH failing is the router's own doing
+        return _judge_around_maintenance(obs, min_prefixes, explained, notes)
     if ssh is None:  # AWS-only view
         if len(aws_up) == len(tunnels) and tunnels:
             return Assessment(Health.HEALTHY, f"{name}: {len(tunnels)}/{len(tunnels)} tunnels UP")
@@ -112,6 +122,39 @@ def assess(obs: RouterObservation, min_prefixes: int = 1) -> Assessment:
     return Assessment(Health.DEGRADED, f"{name}: {good}/{total} tunnels up ({detail})")
 
 
+def _is_mine(obs: RouterObservation, vpn_id: str, outside_ip: str) -> bool:
+    return any(
+        t.vpn_connection_id == vpn_id and t.outside_ip == outside_ip for t in obs.aws.tunnels
+    )
+
+
+def _judge_around_maintenance(
+    obs: RouterObservation,
+    min_prefixes: int,
+    explained: Mapping[tuple[str, str], str],
+    notes: list[str],
+) -> Assessment:
+    """The router judged on the tunnels AWS is not replacing; with none left, its tunnels
+    being down is AWS's doing: `aws-maintenance`, never a failure."""
+    name = obs.name
+    skip = set(explained)
+    if obs.ssh is None:
+        rest = [t for t in obs.aws.tunnels if (t.vpn_connection_id, t.outside_ip) not in skip]
+        good = sum(
+            _aws_tunnel_is_good(t.status is TunnelStatus.UP, t.accepted_routes) for t in rest
+        )
+        total, detail = len(rest), f"{good}/{len(rest)} other tunnels UP on AWS"
+    else:
+        good, total, detail = _two_sided_tunnels(obs, min_prefixes, skip)
+    said = "; ".join(notes)
+    if total == 0:
+        return Assessment(Health.DEGRADED, f"{name}: {said}", FailureKind.AWS_MAINTENANCE)
+    if good == 0:
+        kind = FailureKind.TUNNELS_DOWN
+        return Assessment(Health.FAILED, f"{name}: no other tunnel up ({detail}); {said}", kind)
+    return Assessment(Health.DEGRADED, f"{name}: {good}/{total} other tunnels up; {said}")
+
+
 def _router_side(
     obs: RouterObservation, min_prefixes: int
 ) -> tuple[dict[str, bool], dict[str, bool]]:
@@ -131,7 +174,36 @@ def _router_side(
     return bgp, ipsec
 
 
-def _two_sided_tunnels(obs: RouterObservation, min_prefixes: int) -> tuple[int, int, str]:
+def tunnels_good(obs: RouterObservation, min_prefixes: int) -> dict[tuple[str, str], bool]:
+    """Every tunnel of the router: up on both sides (AWS, and BGP and IPsec on the router)?
+    Without a usable router view, AWS's word alone."""
+    ssh = obs.ssh
+    telemetry = {(t.vpn_connection_id, t.outside_ip): t for t in obs.aws.tunnels}
+    usable = ssh is not None and ssh.reachable and ssh.error_kind is None
+    bgp, ipsec = _router_side(obs, min_prefixes) if usable else ({}, {})
+    good = {}
+    for conn in obs.aws.connections:
+        for tunnel in conn.tunnels:
+            key = (tunnel.vpn_connection_id, tunnel.outside_ip)
+            t = telemetry.get(key)
+            aws_ok = t is not None and _aws_tunnel_is_good(
+                t.status is TunnelStatus.UP, t.accepted_routes
+            )
+            if usable:
+                bgp_ok = bgp.get(tunnel.aws_inside_ip, False) if tunnel.aws_inside_ip else aws_ok
+                aws_ok = aws_ok and bgp_ok and ipsec.get(tunnel.outside_ip, False)
+            good[key] = aws_ok
+    return good
+
+
+def ipsec_up(obs: RouterObservation) -> dict[str, bool]:
+    """Outside IP → the router holds an IKE and an IPsec SA up towards it."""
+    return _router_side(obs, 1)[1] if obs.ssh is not None else {}
+
+
+def _two_sided_tunnels(
+    obs: RouterObservation, min_prefixes: int, skip: set[tuple[str, str]] | None = None
+) -> tuple[int, int, str]:
     bgp, ipsec = _router_side(obs, min_prefixes)
     telemetry = {(t.vpn_connection_id, t.outside_ip): t for t in obs.aws.tunnels}
     good = 0
@@ -139,6 +211,8 @@ def _two_sided_tunnels(obs: RouterObservation, min_prefixes: int) -> tuple[int, 
     problems = []
     for conn in obs.aws.connections:
         for tunnel in conn.tunnels:
+            if skip and (tunnel.vpn_connection_id, tunnel.outside_ip) in skip:
+                continue
             total += 1
             t = telemetry.get((tunnel.vpn_connection_id, tunnel.outside_ip))
             aws_ok = t is not None and _aws_tunnel_is_good(
@@ -204,14 +278,19 @@ def evaluate(
     now: float,
     rules: HealthConfig,
     min_prefixes: Mapping[str, int],
+    explained: Mapping[tuple[str, str], str] | None = None,
 ) -> tuple[tuple[RouterVerdict, ...], dict[str, RouterHistory]]:
     """Verdicts after hysteresis, and the histories to remember (routers no longer
-    configured are forgotten)."""
+    configured are forgotten). AWS's maintenance is no evidence about a router: it neither
+    counts toward a failure streak nor ends one."""
     verdicts = []
     new_histories: dict[str, RouterHistory] = {}
     for obs in snapshot.routers:
-        raw = assess(obs, min_prefixes.get(obs.name, 1))
-        hist = _advance(histories.get(obs.name, RouterHistory()), raw, now, rules)
+        raw = assess(obs, min_prefixes.get(obs.name, 1), explained)
+        evidence = raw
+        if raw.failure_kind is FailureKind.AWS_MAINTENANCE:
+            evidence = replace(raw, health=Health.UNKNOWN)
+        hist = _advance(histories.get(obs.name, RouterHistory()), evidence, now, rules)
         new_histories[obs.name] = hist
         health, reason = raw.health, raw.reason
         if raw.health is Health.FAILED:

@@ -33,6 +33,25 @@ class Episode:
 
 
 @dataclass(frozen=True)
+class TunnelEpisode:
+    """IKE re-initiations of one tunnel after AWS's endpoint maintenance (issue 12)."""
+
+    attempts: int
+    last_at: float
+    started_at: float
+
+
+@dataclass(frozen=True)
+class MaintenanceApplied:
+    """The pending maintenance vpnwatch applied itself, until that tunnel is back: one tunnel
+    at a time, fleet-wide."""
+
+    tunnel: str  # "vpn-id/outside-ip"
+    at: float
+    seen_down: bool = False
+
+
+@dataclass(frozen=True)
 class GuardMemory:
     """What the guards remember of one mode's actions (live and dry-run each have their own,
     so a dry-run run can neither close a live breaker nor forget a live replacement)."""
@@ -42,6 +61,8 @@ class GuardMemory:
     episodes: Mapping[str, Episode] = field(default_factory=dict)
     cooldown_until: Mapping[str, float] = field(default_factory=dict)
     replacements: tuple[tuple[str, float], ...] = ()  # (router, when)
+    tunnels: Mapping[str, TunnelEpisode] = field(default_factory=dict)  # "vpn-id/outside-ip"
+    applied: MaintenanceApplied | None = None
 
 
 @dataclass(frozen=True)

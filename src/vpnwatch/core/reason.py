@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vpnwatch.core.decision import Decision, Wait
+from vpnwatch.core.decision import Decision, TunnelStep, TunnelWait, Wait
 from vpnwatch.model import RouterVerdict
-from vpnwatch.vocabulary import Health, Hold
+from vpnwatch.vocabulary import Health, Hold, TunnelAction
 
 _RESET_HINT = "`vpnwatch heal --reset-breaker`"
 
@@ -33,6 +33,62 @@ def observation(verdicts: Sequence[RouterVerdict]) -> str:
     ]
     more = f"; +{len(others) - 3} more" if len(others) > 3 else ""
     return f"no action: {'; '.join(parts)}{more}; {len(healthy)}/{total} healthy"
+
+
+def ago(seconds: float) -> str:
+    """ "40 s", "3 min", "2.5 h": how long ago, as an operator reads it."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def maintenance_note(outside_ip: str, applied_ago: float | None) -> str:
+    """Why a down tunnel is AWS's doing: "tunnel 198.51.100.7: AWS endpoint maintenance
+    (applied 3 min ago)", or "(pending)" before AWS says it applied it."""
+    when = "pending" if applied_ago is None else f"applied {ago(applied_ago)} ago"
+    return f"tunnel {outside_ip}: AWS endpoint maintenance ({when})"
+
+
+def tunnel_step_text(step: TunnelStep) -> str:
+    """ "re-initiating IKE on spoke1-r1 for tunnel X: AWS endpoint maintenance (applied
+    3 min ago), still down (attempt 1/3)"."""
+    if step.action is TunnelAction.REINITIATE_IKE:
+        note = maintenance_note(step.outside_ip, step.applied_ago)
+        return (
+            f"{step.action.verb} {step.router} for {note}, still down "
+            f"(attempt {step.attempt}/{step.attempts})"
+        )
+    due = (
+        f"; AWS applies it itself in {ago(step.auto_apply_after)}"
+        if step.auto_apply_after is not None
+        else ""
+    )
+    return (
+        f"{step.action.verb} tunnel {step.outside_ip} of {step.vpn_connection_id} "
+        f"({step.router}): in the maintenance window, the other tunnel and the partner "
+        f"router healthy{due}"
+    )
+
+
+def tunnel_wait_text(w: TunnelWait) -> str:
+    what = f"tunnel {w.outside_ip} on {w.router}"
+    if w.hold is Hold.LADDER_EXHAUSTED:
+        return f"{what} still down after {w.attempts} IKE re-initiations; needs an operator"
+    would = _WOULD[w.action]
+    if w.hold is Hold.PAUSED:
+        return f"{what}: {would} (paused)"
+    if w.hold is Hold.NOT_LEADER:
+        return f"{what}: {would} (not leader)"
+    return f"{what}: {would} but waits: {w.detail}"
+
+
+_WOULD = {
+    TunnelAction.REINITIATE_IKE: "would re-initiate IKE",
+    TunnelAction.APPLY_MAINTENANCE: "would apply AWS's pending maintenance",
+}
 
 
 def wait_text(w: Wait) -> str:
@@ -73,6 +129,8 @@ def _main(decision: Decision, verdicts: Sequence[RouterVerdict]) -> str:
         return f"{seen}; circuit breaker open ({detail}): no actions until {_RESET_HINT}"
     if hold is Hold.BREAKER_OPENING:
         return f"no action: opening circuit breaker: {detail}"
+    if decision.tunnel is not None:
+        return tunnel_step_text(decision.tunnel)
     if not decision.waits:  # nothing failed, or healing is off: what was seen
         return seen
     first, *rest = (wait_text(w) for w in decision.waits)
@@ -82,6 +140,8 @@ def _main(decision: Decision, verdicts: Sequence[RouterVerdict]) -> str:
 def reason_line(decision: Decision, verdicts: Sequence[RouterVerdict]) -> str:
     """The cycle's one line: the decision, then what became of operator requests."""
     line = _main(decision, verdicts)
+    for w in decision.tunnel_waits:
+        line += "; " + tunnel_wait_text(w)
     for a in decision.answers:
         line += f"; request {a.request_id} {a.status}: {a.answer}"
     return line

@@ -20,11 +20,15 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from vpnwatch import __version__
+from vpnwatch.config import Config
 from vpnwatch.core.cycle import CycleResult
-from vpnwatch.model import TunnelVerdict
+from vpnwatch.core.maintenance import explained_tunnels, next_window_start
+from vpnwatch.model import TunnelMaintenance, TunnelVerdict
 from vpnwatch.vocabulary import Health, TunnelStatus
 
 POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
+AWS_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+TUNNEL_LABELS = ["vpn_connection_id", "tunnel_outside_ip", "router"]
 
 
 @dataclass
@@ -103,7 +107,25 @@ class FleetCollector(Collector):
         last.add_metric([], result.finished_at)
         yield last
         yield from _tunnel_metrics(result.tunnels)
+        yield from _connection_metrics(result.tunnels)
         yield from _router_metrics(result)
+
+
+def _connection_metrics(tunnels: Iterable[TunnelVerdict]) -> Iterable[GaugeMetricFamily]:
+    """One tunnel down (redundancy lost) and both down (connection down) apart."""
+    down = GaugeMetricFamily(
+        "vpnwatch_vpn_connection_tunnels_down",
+        "Tunnels of the VPN connection AWS reports DOWN (0, 1 or 2; known tunnels only).",
+        labels=["vpn_connection_id", "router"],
+    )
+    counts: dict[tuple[str, str], int] = {}
+    for t in tunnels:
+        if t.status is not TunnelStatus.UNKNOWN:
+            key = (t.vpn_connection_id, t.router)
+            counts[key] = counts.get(key, 0) + (t.status is TunnelStatus.DOWN)
+    for (vpn, router), n in sorted(counts.items()):
+        down.add_metric([vpn, router], float(n))
+    yield down
 
 
 def _tunnel_metrics(tunnels: Iterable[TunnelVerdict]) -> Iterable[GaugeMetricFamily]:
@@ -257,3 +279,91 @@ def _backup_metrics(
     for router, differs in sorted(drift.items()):
         d.add_metric([router], 1.0 if differs else 0.0)
     yield from (ts, d)
+
+
+class AwsRequestMetrics:
+    """Every AWS HTTP request (adapters/aws.py reports them through botocore's events)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "vpnwatch_aws_requests",
+            "AWS API requests by outcome (ok, throttled, error, timeout); each retry and page.",
+            ["region", "action", "outcome"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "vpnwatch_aws_request_duration_seconds",
+            "Wall time of one AWS API request.",
+            ["action"],
+            buckets=AWS_BUCKETS,
+            registry=registry,
+        )
+
+    def record(self, region: str, action: str, outcome: str, seconds: float) -> None:
+        self.requests.labels(region, action, outcome).inc()
+        self.duration.labels(action).observe(seconds)
+
+
+class MaintenanceCollector(Collector):
+    """AWS's maintenance of each tunnel, as last read, with the router the tunnel ends on."""
+
+    def __init__(
+        self,
+        latest: Callable[[], CycleResult | None],
+        book: Callable[[], Mapping[tuple[str, str], TunnelMaintenance]],
+        config: Callable[[], Config],
+    ) -> None:
+        self._latest = latest
+        self._book = book
+        self._config = config
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        result = self._latest()
+        if result is None:
+            return
+        rules = self._config().maintenance
+        book = self._book()
+        pending, auto, last, window, explained = (
+            GaugeMetricFamily(name, doc, labels=TUNNEL_LABELS)
+            for name, doc in (
+                ("vpnwatch_tunnel_maintenance_pending", "1 while AWS has maintenance pending."),
+                (
+                    "vpnwatch_tunnel_maintenance_auto_apply_timestamp_seconds",
+                    "When AWS applies the pending maintenance itself (epoch).",
+                ),
+                (
+                    "vpnwatch_tunnel_last_maintenance_timestamp_seconds",
+                    "When AWS last applied maintenance to the tunnel (epoch).",
+                ),
+                (
+                    "vpnwatch_tunnel_maintenance_window_start_timestamp_seconds",
+                    "Start of the window in which vpnwatch applies the pending maintenance "
+                    "itself, if that is before AWS would (epoch).",
+                ),
+                (
+                    "vpnwatch_tunnel_aws_maintenance",
+                    "1 while the tunnel is down because AWS replaces its endpoint.",
+                ),
+            )
+        )
+        now = result.finished_at
+        down = explained_tunnels(result.snapshot, book, now, rules.recent)
+        opens = None
+        if rules.apply.enabled and rules.apply.window is not None:
+            opens = next_window_start(rules.apply.window, now)
+        for t in result.tunnels:
+            key = (t.vpn_connection_id, t.outside_ip)
+            m = book.get(key)
+            if m is None:
+                continue
+            labels = [t.vpn_connection_id, t.outside_ip, t.router]
+            pending.add_metric(labels, 1.0 if m.pending else 0.0)
+            explained.add_metric(labels, 1.0 if key in down else 0.0)
+            if m.auto_apply_after is not None:
+                auto.add_metric(labels, m.auto_apply_after)
+            if m.last_applied is not None:
+                last.add_metric(labels, m.last_applied)
+            before = m.auto_apply_after is None or (opens or 0.0) < m.auto_apply_after
+            if m.pending and opens is not None and before:
+                window.add_metric(labels, opens)
+        yield from (pending, auto, last, window, explained)

@@ -14,8 +14,30 @@ from vpnwatch.core.cycle import CycleResult
 from vpnwatch.core.decision import Decision
 from vpnwatch.core.health import evaluate, tunnel_verdicts
 from vpnwatch.httpserver import MetricsServer
-from vpnwatch.metrics import ControlState, Metrics
+from vpnwatch.configfile import parse_config
+from vpnwatch.metrics import AwsRequestMetrics, ControlState, MaintenanceCollector, Metrics
+from vpnwatch.model import TunnelMaintenance
 from vpnwatch.vocabulary import SshErrorKind
+
+MAINTAINED = ("vpn-1", "198.51.100.2")  # hub-r2's DOWN tunnel: AWS applied maintenance
+
+
+def with_maintenance(registry: CollectorRegistry) -> None:
+    """The issue-12 collectors as the daemon registers them: AWS requests and maintenance."""
+    config = parse_config(
+        "ssh: {enabled: false}\nsites: [{name: hub, role: hub, routers: [{name: hub-r1,"
+        " instance_id: i-00000001}]}]\nmaintenance: {apply: {enabled: true,"
+        " window: {start: '02:00', end: '04:00'}}}\n",
+        environ={},
+    )
+    book = {
+        MAINTAINED: TunnelMaintenance(*MAINTAINED, True, 1_000_000.0, 900.0, 990.0),
+        ("vpn-1", "198.51.100.1"): TunnelMaintenance("vpn-1", "198.51.100.1", False, None, None, 9),
+    }
+    registry.register(MaintenanceCollector(cycle, lambda: book, lambda: config))
+    requests = AwsRequestMetrics(registry)
+    requests.record("us-east-1", "DescribeVpnConnections", "ok", 0.02)
+    requests.record("us-east-1", "DescribeVpnConnections", "throttled", 0.01)
 
 
 def cycle() -> CycleResult:
@@ -123,6 +145,7 @@ def test_promtool_accepts_the_exposition() -> None:
     )
     metrics = Metrics(registry, cycle, control)
     metrics.poll_duration.observe(0.3)
+    with_maintenance(registry)
     text = generate_latest(registry)
     result = subprocess.run(
         ["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30
@@ -180,6 +203,7 @@ def test_deploy_metrics_list_matches_what_the_daemon_exports() -> None:
         state_errors={"guards.live.json": "not JSON at line 1"},
     )
     Metrics(registry, cycle, control).poll_duration.observe(0.1)
+    with_maintenance(registry)
     exported: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(generate_latest(registry).decode()):
         for s in family.samples:

@@ -36,6 +36,27 @@ CONTRACT = {
     "vpnwatch_backup_last_success_timestamp_seconds": {"router"},
     "vpnwatch_backup_drift": {"router"},
     "vpnwatch_state_error": {"file"},
+    # issue 12: one vs both tunnels down, AWS's tunnel maintenance, AWS requests
+    "vpnwatch_vpn_connection_tunnels_down": {"vpn_connection_id", "router"},
+    "vpnwatch_tunnel_maintenance_pending": {"vpn_connection_id", "tunnel_outside_ip", "router"},
+    "vpnwatch_tunnel_maintenance_auto_apply_timestamp_seconds": {
+        "vpn_connection_id",
+        "tunnel_outside_ip",
+        "router",
+    },
+    "vpnwatch_tunnel_last_maintenance_timestamp_seconds": {
+        "vpn_connection_id",
+        "tunnel_outside_ip",
+        "router",
+    },
+    "vpnwatch_tunnel_maintenance_window_start_timestamp_seconds": {
+        "vpn_connection_id",
+        "tunnel_outside_ip",
+        "router",
+    },
+    "vpnwatch_tunnel_aws_maintenance": {"vpn_connection_id", "tunnel_outside_ip", "router"},
+    "vpnwatch_aws_requests_total": {"region", "action", "outcome"},
+    "vpnwatch_aws_request_duration_seconds": {"action"},
 }
 
 

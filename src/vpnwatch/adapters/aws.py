@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -47,6 +48,32 @@ _THROTTLE_CODES = frozenset(
         "Unavailable",
     }
 )
+
+
+# Throttling proper (the retry set above also retries 5xx): what `outcome="throttled"` counts.
+_THROTTLED = frozenset(
+    {
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "SlowDown",
+    }
+)
+
+# (region, action, outcome, seconds): one per HTTP request, retries and pages included.
+RequestObserver = Callable[[str, str, str, float], None]
+
+
+def request_outcome(status: int | None, code: str, exc: BaseException | None = None) -> str:
+    """ok / throttled / timeout / error, as `vpnwatch_aws_requests_total` counts them."""
+    if exc is not None:
+        timeouts = (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)
+        return "timeout" if isinstance(exc, timeouts) else "error"
+    if status is not None and status < 300:
+        return "ok"
+    return "throttled" if code in _THROTTLED else "error"
 
 
 class AwsCallFailed(TemporaryError):
@@ -92,8 +119,15 @@ def describe_error(exc: BaseException) -> str:
 class AwsClient:
     """boto3 behind a bounded thread pool; one EC2 client per region, reused."""
 
-    def __init__(self, settings: AwsConfig, *, session: boto3.session.Session | None = None):
+    def __init__(
+        self,
+        settings: AwsConfig,
+        *,
+        session: boto3.session.Session | None = None,
+        on_request: RequestObserver | None = None,
+    ):
         self._settings = settings
+        self._on_request = on_request
         self._session = session or _session_for(settings.endpoint_url)
         self._clients: dict[tuple[str, str], Any] = {}
         self._pool = ThreadPoolExecutor(
@@ -116,7 +150,32 @@ class AwsClient:
                 endpoint_url=self._settings.endpoint_url,
                 config=self._botocore_config,
             )
+            if self._on_request is not None:
+                self._instrument(self._clients[key], region, self._on_request)
         return self._clients[key]
+
+    @staticmethod
+    def _instrument(client: Any, region: str, report: RequestObserver) -> None:
+        """Every HTTP request of this client, timed and classified (botocore's events)."""
+
+        def before(context: dict[str, Any], model: Any, **_: Any) -> None:
+            context["vpnwatch_request"] = (model.name, time.monotonic())
+
+        def finished(context: dict[str, Any], outcome: str) -> None:
+            action, started = context.pop("vpnwatch_request", ("unknown", time.monotonic()))
+            report(region, action, outcome, time.monotonic() - started)
+
+        def after(context: dict[str, Any], http_response: Any, parsed: Any, **_: Any) -> None:
+            code = str((parsed or {}).get("Error", {}).get("Code", ""))
+            finished(context, request_outcome(http_response.status_code, code))
+
+        def after_error(context: dict[str, Any], exception: BaseException, **_: Any) -> None:
+            finished(context, request_outcome(None, "", exception))
+
+        events = client.meta.events
+        events.register("before-call", before)
+        events.register("after-call", after)
+        events.register("after-call-error", after_error)
 
     def _retrying(self) -> _Retrying:
         def _final(state: RetryCallState) -> None:

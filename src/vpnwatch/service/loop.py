@@ -23,9 +23,11 @@ from vpnwatch.core.memory import Memory
 from vpnwatch.core.reason import reason_line
 from vpnwatch.core.records import OperatorRequest
 from vpnwatch.heal.executor import HealExecutor, HealTarget
+from vpnwatch.heal.tunnel_actions import TunnelActor
 from vpnwatch.metrics import ControlState, Metrics
 from vpnwatch.model import RouterAwsView, RouterObservation, Snapshot
 from vpnwatch.observe import AwsObserver, RouterObserver, RouterPlan, observe_once, plan_routers
+from vpnwatch.service.maintenance import MaintenanceWatcher
 from vpnwatch.statestore.api import Fence, Fleet, Lease, StateStore, Stored
 from vpnwatch.vocabulary import Hold, Mode
 
@@ -73,6 +75,8 @@ class Parts:
     backups: BackupView | None = None
     metrics: Metrics | None = None
     after_cycle: Callable[[CycleResult, Stored], None] | None = None
+    maintenance: MaintenanceWatcher | None = None  # AWS's tunnel maintenance (issue 12)
+    tunnels: TunnelActor | None = None  # carries out tunnel actions
 
 
 class Loop:
@@ -171,6 +175,9 @@ class Loop:
     def _facts(self, stored: Stored, fence: Fence | None, *, as_leader: bool) -> Facts:
         executor, backups = self.parts.executor, self.parts.backups
         busy = executor.busy() if executor is not None else {}
+        if self.parts.tunnels is not None:
+            busy = {**self.parts.tunnels.busy(), **busy}
+        watcher = self.parts.maintenance
         routers = [o for s in self.config.sites for o in s.routers]
         return Facts(
             has_backup={
@@ -184,6 +191,7 @@ class Loop:
             busy=busy,
             unfinished=tuple(r for r in stored.unfinished if r.router not in busy),
             state_problems=stored.problems,
+            maintenance=watcher.view() if watcher is not None else {},
         )
 
     async def run_cycle(
@@ -249,6 +257,7 @@ class Loop:
                 self._log.error("circuit breaker opened", reason=decision.opened_breaker)
             if executor is not None:
                 self._start_heals(result, decision, stored, now)
+            self._start_tunnel_action(result, decision)
         except Exception as exc:  # a full disk or a lost lease must not blind the watcher
             self._log.error("acting failed", error=f"{type(exc).__name__}: {exc}")
             failed = replace(
@@ -293,6 +302,21 @@ class Loop:
                 dry_run=config.heal.dry_run,
             )
 
+    def _start_tunnel_action(self, result: CycleResult, decision: Decision) -> None:
+        step, actor = decision.tunnel, self.parts.tunnels
+        if step is None or actor is None:
+            return
+        obs = next(o for o in result.snapshot.routers if o.name == step.router)
+        target = heal_target(self.config, obs)
+        actor.start(step, target, region=obs.aws.region, dry_run=self.config.heal.dry_run)
+        self._log.warning(
+            "tunnel action started",
+            action=str(step.action),
+            router=step.router,
+            tunnel=step.key,
+            dry_run=self.config.heal.dry_run,
+        )
+
     def _publish(self, result: CycleResult, snapshot: Snapshot, stored: Stored) -> None:
         self.latest = result
         self.cycles += 1
@@ -310,6 +334,8 @@ class Loop:
         c.state_errors = {p.file: p.why for p in stored.problems}
         if self.parts.after_cycle is not None and c.leader:
             self.parts.after_cycle(result, stored)
+        if self.parts.maintenance is not None:
+            self.parts.maintenance.after_cycle(result)
         if self.parts.metrics is not None:
             self.parts.metrics.poll_duration.observe(snapshot.duration_seconds)
             self.parts.metrics.count_errors(result.errors)

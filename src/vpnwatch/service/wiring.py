@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from vpnwatch.adapters.aws import AwsClient
 from vpnwatch.adapters.ec2_actions import Ec2Actions
+from vpnwatch.adapters.vpn_maintenance import VpnMaintenanceApi
 from vpnwatch.adapters.vyos import RouterEndpoint, VyosClient
 from vpnwatch.backup.manager import BackupManager
 from vpnwatch.backup.store import BackupStore, LocalStore, S3Store
@@ -26,10 +27,12 @@ from vpnwatch.core.health import assess
 from vpnwatch.discovery import RouterSelector
 from vpnwatch.heal.executor import HealExecutor, HealTarget, HealTools
 from vpnwatch.heal.replace import Backups
-from vpnwatch.metrics import ControlState, Metrics
+from vpnwatch.heal.tunnel_actions import TunnelActor
+from vpnwatch.metrics import AwsRequestMetrics, ControlState, MaintenanceCollector, Metrics
 from vpnwatch.model import RouterAwsView, RouterSshView
 from vpnwatch.observe import RouterPlan, SshTarget, observe_once, plan_routers
 from vpnwatch.service.loop import ConfigRef, Loop, Parts
+from vpnwatch.service.maintenance import MaintenanceWatcher
 from vpnwatch.statestore.api import Stored
 from vpnwatch.statestore.files import FileStateStore
 from vpnwatch.statestore.lease import FileLease
@@ -140,8 +143,14 @@ class Service:
     loop: Loop
     executor: HealExecutor | None = None
     backups: BackupManager | None = None
+    maintenance: MaintenanceWatcher | None = None
+    tunnels: TunnelActor | None = None
 
     async def close(self) -> None:
+        if self.maintenance is not None:
+            await self.maintenance.close()
+        if self.tunnels is not None:
+            await self.tunnels.close()
         if self.backups is not None:
             await self.backups.close()
         if self.executor is not None:
@@ -188,7 +197,7 @@ def build_service(
     control = ControlState(dry_run=config.heal.dry_run)
     # Export zeros from the start so increase() sees the first failure.
     control.heal_failures = {r.name: 0 for s in config.sites for r in s.routers}
-    aws = AwsClient(config.aws)
+    aws = AwsClient(config.aws, on_request=AwsRequestMetrics(registry).record)
     lease = FileLease(config.state_dir)
     store = FileStateStore(config.state_dir, audit_file=config.audit_file, lease=lease)
     vyos = VyosClient(config.ssh) if config.ssh.enabled else None
@@ -224,7 +233,49 @@ def build_service(
             parts.executor = executor
     if manager is not None:
         parts.after_cycle = _backups_after_cycle(ref, manager, clock)
-    return Service(ref, aws, vyos, store, lease, control, registry, loop, executor, manager)
+    watcher, actor = _maintenance(ref, aws, vyos, parts, loop, control, log, clock, auto)
+    return Service(
+        ref, aws, vyos, store, lease, control, registry, loop, executor, manager, watcher, actor
+    )
+
+
+def _maintenance(
+    config: ConfigRef,
+    aws: AwsClient,
+    vyos: VyosClient | None,
+    parts: Parts,
+    loop: Loop,
+    control: ControlState,
+    log: Any,
+    clock: Callable[[], float],
+    auto: bool,
+) -> tuple[MaintenanceWatcher | None, TunnelActor | None]:
+    """AWS's tunnel maintenance (issue 12): the background reader (the daemon only: a CLI
+    acting once does not sweep every tunnel) and what carries out tunnel actions."""
+    if not auto:
+        return None, None
+    api = VpnMaintenanceApi(aws)
+    watcher = MaintenanceWatcher(api, config, log=log, clock=clock)
+    parts.maintenance = watcher
+    registry = parts.metrics.registry if parts.metrics is not None else None
+    if registry is not None:
+        registry.register(MaintenanceCollector(lambda: loop.latest, watcher.view, config))
+    actor = None
+    if vyos is not None and config().heal.enabled:
+        actor = TunnelActor(
+            store=parts.store,
+            lease=parts.lease,
+            vyos=vyos,
+            api=api,
+            book=watcher,
+            host_key=loop.host_key,
+            paused=loop.paused,
+            log=log,
+            on_result=control.count_heal,
+            clock=clock,
+        )
+        parts.tunnels = actor
+    return watcher, actor
 
 
 def _backups_after_cycle(

@@ -10,11 +10,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.core.builders import aws_view, observation, snapshot, ssh_view
 from vpnwatch.config import HealthConfig
+from vpnwatch.configfile import parse_config
 from vpnwatch.core.cycle import CycleResult
 from vpnwatch.core.decision import Decision
 from vpnwatch.core.health import evaluate, tunnel_verdicts
 from vpnwatch.httpserver import MetricsServer
-from vpnwatch.configfile import parse_config
 from vpnwatch.metrics import AwsRequestMetrics, ControlState, MaintenanceCollector, Metrics
 from vpnwatch.model import TunnelMaintenance
 from vpnwatch.vocabulary import SshErrorKind

@@ -184,7 +184,7 @@ def test_stuck_faults_are_cured_by_the_matching_soft_fix(
     router.core.set_fault(Fault.IPSEC_STUCK)
     clock.advance(0.1)
     assert not router.tunnel_up(A)
-    router.core.reset_sas(None)
+    router.core.restart_vpn()
     clock.advance(0.6)
     assert router.tunnel_up(A) and Fault.IPSEC_STUCK not in router.core.faults
 

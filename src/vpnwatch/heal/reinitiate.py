@@ -119,4 +119,5 @@ def reinitiate_plan(
         if not release.reset_initiates
         else f"peer {name} has no connection-type initiate, so a peer reset only terminates"
     )
-    return ReinitiatePlan("restart vpn", f"restart vpn on {router} for peer {name} ({where}: {why})")
+    what = f"restart vpn on {router} for peer {name} ({where}: {why})"
+    return ReinitiatePlan("restart vpn", what)

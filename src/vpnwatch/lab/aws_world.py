@@ -61,6 +61,7 @@ from vpnwatch.lab.telemetry import (
     TunnelRecord,
     TunnelState,
 )
+from vpnwatch.lab.tunnel_maintenance import GET_STATUS, REPLACE, Maintenance
 from vpnwatch.lab.tunnel_modify import ACTION as MODIFY_TUNNEL
 from vpnwatch.lab.tunnel_modify import Modified, modify_tunnel
 from vpnwatch.lab.vpn_details import AddressPool, RequestedTunnel, requested_tunnels
@@ -113,6 +114,10 @@ class EmulatedAws:
         self._before: dict[str, list[BeforeHook]] = {}
         self._after: dict[str, list[AfterHook]] = {}
         self._tunnel_listeners: list[Callable[[Modified], None]] = []
+        # AWS's tunnel endpoint maintenance (issue 12): `lab maintenance`, and two API calls
+        self.maintenance = Maintenance(
+            self._lock, self._sync_regions, lambda: sorted(self._regions), monotonic, wall_clock
+        )
         self._control = ControlApi()
         self._moto: Any = None
         self._server: Any = None
@@ -205,6 +210,7 @@ class EmulatedAws:
         moto_api_backend.reset()
         self._faults.clear()
         self._telemetry.clear()
+        self.maintenance.clear()
         self._pool = AddressPool()
         self._regions = {self.region}
 
@@ -221,6 +227,7 @@ class EmulatedAws:
                     self.refresh_telemetry()
                 except Exception:  # keep refreshing; the next round may work
                     _log.exception("telemetry refresh failed")
+            self.maintenance.apply_due()  # past its auto-apply date AWS applies it itself
 
     # ------------------------------------------------------------ faults
 
@@ -361,6 +368,8 @@ class EmulatedAws:
                 self._sync_region(region)
         elif request.action == MODIFY_TUNNEL:
             return self._modify_tunnel(request, region)
+        elif request.action in (GET_STATUS, REPLACE):
+            return self.maintenance.answer(request, region)
         elif request.action == "CreateVpnConnection":
             try:
                 self._pool.check(requested_tunnels(request.params))

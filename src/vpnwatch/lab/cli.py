@@ -1,4 +1,5 @@
-"""`vpnwatch lab serve|state|aws-fault|tunnel|fault`: run the emulated world and poke at it.
+"""`vpnwatch lab serve|state|aws-fault|tunnel|fault|maintenance`: run the emulated world and
+poke at it.
 
 `serve` runs the world in this process; the other commands find it through `--config` (the
 config the world wrote) or its runtime record, and talk to its control API over loopback.
@@ -115,6 +116,25 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("vpn_id", metavar="VPN_ID")
     p.add_argument("outside_ip", metavar="OUTSIDE_IP")
     p.add_argument("status", choices=["up", "down", "auto"])
+    _add_config_option(p)
+
+    p = sub.add_parser(
+        "maintenance",
+        help="AWS's tunnel endpoint maintenance: make it pending, or apply it now",
+        description="pending: AWS has maintenance for the tunnel (GetVpnTunnelReplacementStatus "
+        "shows it with lifecycle control on) and applies it itself after --auto-apply-in. "
+        "apply: AWS replaces the tunnel's endpoint now: the tunnel is down for --down-for "
+        "seconds, then AWS initiates IKE only for IKEv2 with startup action start; with --ikev1 "
+        "(or startup action add, AWS's default) it stays down until the router initiates.",
+    )
+    p.add_argument("vpn_id", metavar="VPN_ID")
+    p.add_argument("outside_ip", metavar="OUTSIDE_IP")
+    p.add_argument("what", choices=["pending", "apply", "show"])
+    p.add_argument("--ikev1", action="store_true", help="the tunnel negotiates IKEv1 (apply)")
+    p.add_argument("--auto-apply-in", type=float, metavar="S",
+                   help="when AWS applies it itself (pending; default 14 days)")  # fmt: skip
+    p.add_argument("--down-for", type=float, metavar="S",
+                   help="how long the new endpoint takes (apply; default 5)")  # fmt: skip
     _add_config_option(p)
 
     p = sub.add_parser("fault", help="set (or --clear) a fault on a simulated router")
@@ -267,6 +287,16 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "tunnel":
         status = None if args.status == "auto" else args.status.upper()
         print(json.dumps(client.set_tunnel(args.vpn_id, args.outside_ip, status)))
+    elif args.command == "maintenance":
+        found = client.maintenance(
+            args.vpn_id,
+            args.outside_ip,
+            args.what,
+            ikev1=args.ikev1,
+            auto_apply_in=args.auto_apply_in,
+            down_for=args.down_for,
+        )
+        print(json.dumps(found))
     elif args.command == "fault":
         view = client.router_fault(args.router, args.kind, clear=args.clear, delay=args.delay)
         print(json.dumps(view))

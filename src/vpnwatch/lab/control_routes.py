@@ -7,6 +7,9 @@ POST   /_lab/faults    {"action", "code"?, "status"?, "count"? (1), "delay"? (0)
 DELETE /_lab/faults    {"action"?} or ?action=X (none = all) → {"cleared": N}
 GET    /_lab/tunnels   {"tunnels": [tunnel, ...]}
 POST   /_lab/tunnels   {"vpn_id", "outside_ip", "status": "UP"|"DOWN"|null} → {"tunnel": tunnel}
+POST   /_lab/maintenance  {"vpn_id", "outside_ip", "what": "pending"|"apply"|"show",
+                       "ikev1"? (false), "auto_apply_in"? (s, 14 days), "down_for"? (s)}
+                       → {"maintenance": {...}}: AWS's side of an endpoint replacement
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from vpnwatch.lab.control import ControlError, ControlRequest, field
+from vpnwatch.lab.safety import LabError
+from vpnwatch.lab.tunnel_maintenance import DEFAULT_AUTO_APPLY
 
 if TYPE_CHECKING:
     from vpnwatch.lab.aws_world import EmulatedAws
@@ -59,6 +64,27 @@ def install_routes(aws: EmulatedAws) -> None:
         record = aws.set_tunnel(vpn_id, outside_ip, status.upper() if status else None)
         return {"tunnel": record.to_json()}
 
+    def maintenance(req: ControlRequest) -> Any:
+        vpn_id = field(req.body, "vpn_id", str)
+        outside_ip = field(req.body, "outside_ip", str)
+        what = field(req.body, "what", str)
+        try:
+            if what == "pending":
+                default = DEFAULT_AUTO_APPLY.total_seconds()
+                wait = field(req.body, "auto_apply_in", float, required=False, default=default)
+                return {"maintenance": aws.maintenance.schedule(vpn_id, outside_ip, wait)}
+            if what == "apply":
+                ikev1 = field(req.body, "ikev1", bool, required=False, default=False)
+                down_for = field(req.body, "down_for", float, required=False)
+                found = aws.maintenance.apply(vpn_id, outside_ip, ikev1=ikev1, down_for=down_for)
+                return {"maintenance": found}
+            if what == "show":
+                return {"maintenance": aws.maintenance.view(vpn_id, outside_ip)}
+        except LabError as exc:
+            raise ControlError(409 if "at a time" in str(exc) else 404, str(exc)) from None
+        raise ControlError(400, "what must be pending, apply or show")
+
+    aws.add_control_route("POST", "/_lab/maintenance", maintenance)
     aws.add_control_route("GET", "/_lab/health", health)
     aws.add_control_route("GET", "/_lab/state", state)
     aws.add_control_route("GET", "/_lab/faults", list_faults)

@@ -94,9 +94,9 @@ def replace_tunnel(region: str, vpn_id: str, plan: TunnelPlan) -> list[TunnelRef
     return decorate_connection(region, vpn_id, tunnels, static)
 
 
-def vpn_connection_response(region: str, vpn_id: str, action: str) -> bytes:
-    """The XML body of an EC2 `action` whose result is {"VpnConnection": ...}, serialized
-    by moto's own EC2 serializer from the botocore shape (the real response shape)."""
+def ec2_response(action: str, result: dict[str, Any]) -> bytes:
+    """The XML body of EC2 `action` with this result, serialized by moto's own EC2
+    serializer from the botocore shape (the real response shape)."""
     from moto.core.serialize import XFormedAttributePicker, get_serializer_class
     from moto.core.utils import get_service_model
     from moto.ec2.responses._base_response import EC2BaseResponse
@@ -108,9 +108,24 @@ def vpn_connection_response(region: str, vpn_id: str, action: str) -> bytes:
             response_transformers=EC2BaseResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER
         ),
     )
-    conn = ec2_backend(region).vpn_connections[vpn_id]
-    body: bytes | str = serializer.serialize({"VpnConnection": conn})["body"]
+    body: bytes | str = serializer.serialize(result)["body"]
     return body.encode() if isinstance(body, str) else body
+
+
+def vpn_connection_response(region: str, vpn_id: str, action: str) -> bytes:
+    """The body of an EC2 `action` whose result is {"VpnConnection": ...}."""
+    return ec2_response(action, {"VpnConnection": ec2_backend(region).vpn_connections[vpn_id]})
+
+
+def connection_gateways(region: str, vpn_id: str) -> dict[str, str]:
+    """CustomerGatewayId and VpnGatewayId / TransitGatewayId of a live connection."""
+    conn = ec2_backend(region).vpn_connections[vpn_id]
+    out = {"CustomerGatewayId": conn.customer_gateway_id}
+    if getattr(conn, "vpn_gateway_id", None):
+        out["VpnGatewayId"] = conn.vpn_gateway_id
+    if getattr(conn, "transit_gateway_id", None):
+        out["TransitGatewayId"] = conn.transit_gateway_id
+    return out
 
 
 def write_telemetry(region: str, records: Iterable[TunnelRecord]) -> None:

@@ -176,6 +176,28 @@ class ControlClient:
         result: dict[str, Any] = self.request("POST", "/_lab/tunnels", body)["tunnel"]
         return result
 
+    def maintenance(
+        self,
+        vpn_id: str,
+        outside_ip: str,
+        what: str,
+        *,
+        ikev1: bool = False,
+        auto_apply_in: float | None = None,
+        down_for: float | None = None,
+    ) -> dict[str, Any]:
+        """AWS's side of tunnel maintenance: "pending", "apply" or "show" (issue 12)."""
+        body = {
+            "vpn_id": vpn_id,
+            "outside_ip": outside_ip,
+            "what": what,
+            "ikev1": ikev1,
+            "auto_apply_in": auto_apply_in,
+            "down_for": down_for,
+        }
+        result: dict[str, Any] = self.request("POST", "/_lab/maintenance", body)["maintenance"]
+        return result
+
     def routers(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.request("GET", "/_lab/routers")["routers"]
         return result

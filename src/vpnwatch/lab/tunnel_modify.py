@@ -1,6 +1,7 @@
 """ModifyVpnTunnelOptions for the emulated AWS (moto answers it with a 500): change one
-tunnel's pre-shared key, inside CIDR or IKE/IPsec options, validated as AWS does, and answer
-with the connection as AWS returns it. The caller holds the emulated AWS's lock.
+tunnel's pre-shared key, inside CIDR, IKE/IPsec options, startup action or tunnel endpoint
+lifecycle control (EnableTunnelLifecycleControl, SkipTunnelReplacement), validated as AWS does,
+and answer with the connection as AWS returns it. The caller holds the emulated AWS's lock.
 
 AWS replaces the tunnel endpoint to apply a change (the tunnel is down meanwhile); the lab
 applies it at once and lets the simulated router decide whether the tunnel comes back.
@@ -27,6 +28,7 @@ class Modified:
     region: str
     vpn_connection_id: str
     tunnel: TunnelPlan
+    replaced: bool = True  # the endpoint was replaced (not a lifecycle toggle without it)
 
 
 def _bad(message: str) -> InjectedError:
@@ -67,9 +69,13 @@ def modify_tunnel(
         inside_cidr=cidr,
         psk=change.psk or old.psk,
         crypto=replace(old.crypto, **change.crypto),
+        startup_action=change.startup_action or old.startup_action,
+        lifecycle_control=(
+            old.lifecycle_control if change.lifecycle_control is None else change.lifecycle_control
+        ),
     )
     for ref in moto_state.replace_tunnel(region, vpn_id, new):
         if ref.outside_ip == outside:
             telemetry.update_ref(ref)
     body = moto_state.vpn_connection_response(region, vpn_id, ACTION)
-    return CannedAnswer(body), Modified(region, vpn_id, new)
+    return CannedAnswer(body), Modified(region, vpn_id, new, change.replaces_endpoint)

@@ -133,6 +133,25 @@ class TunnelChange:
     psk: str | None = field(default=None, repr=False)
     inside_cidr: str | None = None
     crypto: Mapping[str, Any] = field(default_factory=dict)  # TunnelCrypto field → value
+    startup_action: str | None = None  # add | start
+    lifecycle_control: bool | None = None  # EnableTunnelLifecycleControl (issue 12)
+    skip_replacement: bool = False  # SkipTunnelReplacement: lifecycle control toggles only
+
+    @property
+    def replaces_endpoint(self) -> bool:
+        """AWS replaces the endpoint to apply a change ("Tunnel endpoint replacements"),
+        except a lifecycle control toggle with SkipTunnelReplacement."""
+        others = self.psk or self.inside_cidr or self.crypto or self.startup_action
+        return bool(others) or not (self.lifecycle_control is not None and self.skip_replacement)
+
+
+def _boolean(params: Mapping[str, str], name: str) -> bool | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    if raw.lower() not in ("true", "false"):
+        raise LabError(f"{name.rpartition('.')[2]} must be true or false")
+    return raw.lower() == "true"
 
 
 def _list(params: Mapping[str, str], name: str) -> list[str]:
@@ -203,4 +222,14 @@ def parse_change(params: Mapping[str, str]) -> TunnelChange:
         value = _number(params, name, low, high)
         if value is not None:
             crypto[key] = value
-    return TunnelChange(psk, params.get("TunnelOptions.TunnelInsideCidr"), crypto)
+    startup = params.get("TunnelOptions.StartupAction")
+    if startup is not None and startup not in ("add", "start"):
+        raise LabError("StartupAction must be add or start")
+    return TunnelChange(
+        psk,
+        params.get("TunnelOptions.TunnelInsideCidr"),
+        crypto,
+        startup,
+        _boolean(params, "TunnelOptions.EnableTunnelLifecycleControl"),
+        _boolean(params, "SkipTunnelReplacement") or False,
+    )

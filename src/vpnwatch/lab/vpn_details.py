@@ -38,6 +38,8 @@ class TunnelPlan:
     inside_cidr: str
     psk: str = field(repr=False)
     crypto: TunnelCrypto = _AWS_DEFAULTS  # options set on the tunnel (none: AWS's defaults)
+    startup_action: str = "add"  # AWS's default: the customer gateway initiates
+    lifecycle_control: bool = False  # tunnel endpoint lifecycle control (issue 12)
 
     @property
     def aws_inside_ip(self) -> str:
@@ -174,8 +176,9 @@ def options_of(tunnels: tuple[TunnelPlan, ...], static_routes_only: bool) -> dic
                 "TunnelInsideCidr": t.inside_cidr,
                 "PreSharedKey": t.psk,
                 "DpdTimeoutAction": "clear",
-                "StartupAction": "add",
+                "StartupAction": t.startup_action,
                 "LogOptions": {"CloudWatchLogOptions": {"LogEnabled": False}},
+                "EnableTunnelLifecycleControl": t.lifecycle_control,
                 **t.crypto.reported(),
             }
             for t in tunnels

@@ -36,6 +36,7 @@ from vpnwatch.lab.runtime import RuntimeRecord, remove_record, write_record
 from vpnwatch.lab.safety import DEFAULT_REGION, LabError
 from vpnwatch.lab.ssh_files import ClientKey, new_client_key, write_known_hosts
 from vpnwatch.lab.topology import ARTICLE_SITES, SiteSpec, Topology, build_topology
+from vpnwatch.lab.tunnel_maintenance import EndpointReplaced
 from vpnwatch.lab.tunnel_modify import Modified
 from vpnwatch.lab.vyos_sim import SimulatedRouter, Timings
 from vpnwatch.lab.world_routers import WorldRouters
@@ -122,6 +123,7 @@ class LabWorld:
         self._runtime_file: Path | None = None
         install_world_routes(self)
         self.aws.add_tunnel_listener(self._tunnel_modified)
+        self.aws.maintenance.add_listener(self._endpoint_replaced)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -175,8 +177,17 @@ class LabWorld:
         if routers is None or topology is None:
             return
         owner = router_of_connection(topology).get(change.vpn_connection_id)
-        if owner is not None:
+        if owner is not None and change.replaced:
             routers.update_tunnel(owner, change.tunnel)
+
+    def _endpoint_replaced(self, event: EndpointReplaced) -> None:
+        """AWS replaced a tunnel endpoint (maintenance): the router facing it loses the SA."""
+        routers, topology = self._routers, self._topology
+        if routers is None or topology is None:
+            return
+        owner = router_of_connection(topology).get(event.vpn_connection_id)
+        if owner is not None:
+            routers.endpoint_replaced(owner, event.outside_ip, event.down_for, event.aws_initiates)
 
     def stop(self) -> None:
         """Withdraw the runtime record, stop the AWS, the routers and the loop. Safe twice."""

@@ -277,6 +277,14 @@ class WorldRouters:
             router = slot.router
         return router.update_tunnel(spec) if router is not None else True
 
+    def endpoint_replaced(
+        self, name: str, outside_ip: str, down_for: float, aws_initiates: bool
+    ) -> bool:
+        """AWS replaces its endpoint of one of router `name`'s tunnels (issue 12)."""
+        with self._lock:
+            router = self._slot(name).router
+        return router.replace_endpoint(outside_ip, down_for, aws_initiates) if router else False
+
     # ------------------------------------------------------------ instance events
 
     def terminated(self, instance_id: str) -> None:

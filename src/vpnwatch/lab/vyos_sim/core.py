@@ -115,6 +115,12 @@ def _as_int(text: str | None) -> int | None:
     return int(text) if text is not None and text.isdigit() else None
 
 
+def starts_on_load(peer: PeerConf) -> bool:
+    """charon initiates this peer when it loads it: `connection-type initiate`, or unset (the
+    vyos-1x swanctl template: start_action = start); respond and none wait for the far end."""
+    return peer.connection_type in (None, "initiate")
+
+
 class RouterCore:
     def __init__(
         self,
@@ -300,23 +306,51 @@ class RouterCore:
                     rt.reset_bgp(now, self.timings)
             return True
 
-    def reset_sas(self, peer: str | None = None) -> bool:
-        """`restart vpn` (None) or `reset vpn ipsec-peer <address|name>`."""
+    def reset_sas(self, peer: str | None = None, *, by_name: bool = False) -> list[PeerConf]:
+        """`restart vpn` (None) or a peer reset (its address up to 1.3, `by_name` from 1.4):
+        the SAs are torn down. The peers reset are returned (none: no such peer); whether
+        each negotiates again is `initiate`'s call, made right after by the caller."""
+        with self._lock:
+            chosen = [
+                p
+                for p in self.view.peers
+                if peer is None
+                or (peer == p.name if by_name else peer in (p.name, p.remote_address))
+            ]
+            return chosen
+
+    def reinitiate(self, peers: Sequence[PeerConf], initiate: Callable[[PeerConf], bool]) -> None:
+        """Tear down the SAs of `peers`; negotiate again those `initiate` says charon starts
+        (an IPsec fault that re-initiating cures goes with the first initiation)."""
         with self._lock:
             now = self.clock()
-            chosen = [
-                p for p in self.view.peers if peer is None or peer in (p.name, p.remote_address)
-            ]
-            if peer is not None and not chosen:
-                return False
-            if Fault.IPSEC_STUCK in self.faults:  # re-initiating is what brings it back
+            if Fault.IPSEC_STUCK in self.faults and any(initiate(p) for p in peers):
                 self.faults.discard(Fault.IPSEC_STUCK)
                 self._reconcile()
-            for p in chosen:
+            for p in peers:
                 rt = self._rt.get(p.remote_address or "")
                 if rt is not None:
-                    rt.reset_sa(now, self.timings)
+                    rt.reset_sa(now, self.timings, initiate=initiate(p))
+
+    def restart_vpn(self) -> None:
+        """`restart vpn`: charon restarts and initiates every peer it starts on load."""
+        self.reinitiate(self.reset_sas(None), starts_on_load)
+
+    def replace_endpoint(self, outside_ip: str, down_for: float, aws_initiates: bool) -> bool:
+        """AWS replaces the endpoint of one of this router's tunnels (issue 12)."""
+        with self._lock:
+            rt = self._rt.get(outside_ip)
+            if rt is None:
+                return False
+            rt.replace_endpoint(self.clock(), down_for, aws_initiates, self.timings)
             return True
+
+    def sa_waiting(self, outside_ip: str) -> bool:
+        """The SA is down and nobody initiates it (the lab's truth, for tests)."""
+        with self._lock:
+            self._advance()
+            rt = self._rt.get(outside_ip)
+            return rt is not None and rt.waiting and rt.sa_since is None
 
     # ---------------------------------------------------------------- reading
 

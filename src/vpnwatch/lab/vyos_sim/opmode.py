@@ -57,14 +57,30 @@ def _show_version(core: RouterCore) -> str:
     )
 
 
-def _reset_peer(core: RouterCore, peer: str) -> ExecResult:
-    if core.reset_sas(peer):
-        if core.version == "1.1":
-            return ExecResult(f"Resetting tunnel vti with peer {peer}...\n")
-        return ExecResult("Peer reset result: success\n")
-    if since_1_4(core.version):
-        return ExecResult("Peer or tunnel(s) not found, aborting\n", status=1)
-    return ExecResult(f"Peer {peer} not found\n", status=1)
+def _reset_vti_peer(core: RouterCore, address: str) -> ExecResult:
+    """Up to 1.3 (vyatta-op-vpn `clear-tunnels-for-peer`): `ipsec down` then `ipsec up` of
+    the peer's VTI connection, so it initiates again. Peers are tagged by their address."""
+    peers = core.reset_sas(address)
+    if not peers:
+        return ExecResult("", f"No tunnel defined for peer {address}\n", status=255)
+    core.reinitiate(peers, lambda p: True)
+    return ExecResult(f"Resetting tunnel vti with peer {address}...\n")
+
+
+def _reset_named_peer(core: RouterCore, name: str) -> ExecResult:
+    """1.4 and 1.5 (vyos-1x op_mode/ipsec.py `reset_peer`): terminate over vici, then, since
+    T6148, initiate again, but only for `connection-type initiate` (the config is read without
+    defaults). An unknown peer has no SAs and no config: nothing happens, silently."""
+    peers = core.reset_sas(name, by_name=True)
+    if not peers:
+        return ExecResult("")
+    had_sa = any(core.tunnel_up(p.remote_address or "") for p in peers)
+    initiates = peers[0].connection_type == "initiate"
+    core.reinitiate(peers, lambda p: initiates)
+    out = f"Peer {name} terminate result: success\n" if had_sa else ""
+    if initiates:
+        out += f"Peer {name} initiate result: success\n"
+    return ExecResult(out)
 
 
 def _reset_bgp(core: RouterCore, neighbor: str) -> ExecResult:
@@ -102,21 +118,25 @@ def _op_mode(core: RouterCore, words: list[str]) -> ExecResult:
     if len(words) == 4 and words[:3] == ["reset", "ip", "bgp"]:
         return _reset_bgp(core, words[3])
     if line == "restart vpn":
-        core.reset_sas(None)
+        core.restart_vpn()
         version = _STRONGSWAN.get(core.version)
         if version is None:
             return ExecResult("")
         return ExecResult(
             f"Stopping strongSwan IPsec...\nStarting strongSwan {version} IPsec [starter]...\n"
         )
-    if len(words) == 4 and words[:3] == ["reset", "vpn", "ipsec-peer"]:
-        return _reset_peer(core, words[3])
+    if (
+        not since_1_4(core.version)
+        and len(words) == 4
+        and words[:3] == ["reset", "vpn", "ipsec-peer"]
+    ):
+        return _reset_vti_peer(core, words[3])
     if (
         since_1_4(core.version)
         and len(words) == 6
         and words[:5] == ["reset", "vpn", "ipsec", "site-to-site", "peer"]
     ):
-        return _reset_peer(core, words[5])
+        return _reset_named_peer(core, words[5])
     return _invalid(words)
 
 

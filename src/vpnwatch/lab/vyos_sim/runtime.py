@@ -87,10 +87,23 @@ class TunnelRuntime:
     last_established: float | None = None  # for FRR's peerUptimeEstablishedEpoch
     established_count: int = 0
     dropped_count: int = 0
+    # AWS's endpoint of this tunnel is being replaced until then (no IKE possible meanwhile)
+    endpoint_back_at: float | None = None
+    # the SA is down and no side initiates it: after a replacement AWS leaves to the router
+    # (IKEv1, passive startup action), or after a reset that only terminated
+    waiting: bool = False
 
     # ---------------------------------------------------------------- time
 
+    def _endpoint_up(self, now: float) -> bool:
+        return self.endpoint_back_at is None or self.endpoint_back_at <= now
+
     def advance(self, now: float, timings: Timings) -> None:
+        back = self.endpoint_back_at
+        if back is not None and back <= now:
+            self.endpoint_back_at = None
+            if self.cond.ipsec_ok and not self.waiting and self.sa_since is None:
+                self.sa_due = back + timings.ipsec_setup  # someone initiates: it comes back
         if self.sa_due is not None and self.sa_due <= now:
             self.sa_since, self.sa_due = self.sa_due, None
             self.sa_established_count += 1
@@ -130,7 +143,12 @@ class TunnelRuntime:
         if not cond.ipsec_ok:
             self._lose_sa(now)
             self.sa_due = None
-        elif self.sa_since is None and self.sa_due is None:
+        elif (
+            self.sa_since is None
+            and self.sa_due is None
+            and not self.waiting
+            and self._endpoint_up(now)
+        ):
             self.sa_due = now + timings.ipsec_setup
         if not cond.bgp_ok:
             if self.bgp_since is not None:
@@ -139,11 +157,26 @@ class TunnelRuntime:
         elif self.retry_from is None:
             self.retry_from = now
 
-    def reset_sa(self, now: float, timings: Timings) -> None:
-        """`reset vpn ipsec-peer` / `restart vpn`: tear the SA down and renegotiate."""
+    def reset_sa(self, now: float, timings: Timings, *, initiate: bool = True) -> None:
+        """A peer reset or `restart vpn`: tear the SA down; with `initiate`, negotiate again
+        (while AWS's endpoint is being replaced, charon keeps trying until it is back),
+        without it the SA stays down until someone initiates."""
         self.advance(now, timings)
         self._lose_sa(now)
-        self.sa_due = now + timings.ipsec_setup if self.cond.ipsec_ok else None
+        self.waiting = not initiate
+        ready = self.cond.ipsec_ok and initiate and self._endpoint_up(now)
+        self.sa_due = now + timings.ipsec_setup if ready else None
+
+    def replace_endpoint(
+        self, now: float, down_for: float, aws_initiates: bool, timings: Timings
+    ) -> None:
+        """AWS replaces its endpoint: the SA is gone now; the new endpoint answers after
+        `down_for`; then AWS initiates (IKEv2, startup action start) or waits for us."""
+        self.advance(now, timings)
+        self._lose_sa(now)
+        self.sa_due = None
+        self.endpoint_back_at = now + down_for
+        self.waiting = not aws_initiates
 
     def reset_bgp(self, now: float, timings: Timings) -> None:
         """`reset ip bgp <neighbor>`: drop the session; it reconnects when it can."""
@@ -155,6 +188,7 @@ class TunnelRuntime:
     def power_off(self, now: float, timings: Timings) -> None:
         self.apply(now, Conditions(), timings)
         self.sa_lost_at = None
+        self.waiting = False  # charon starts afresh at boot and initiates
 
     # ---------------------------------------------------------------- reading
 

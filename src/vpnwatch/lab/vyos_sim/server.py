@@ -350,6 +350,14 @@ class SimulatedRouter:
         """AWS's side of one tunnel changed (new key, inside CIDR or algorithms)."""
         return self.core.update_tunnel(spec)
 
+    def replace_endpoint(self, outside_ip: str, down_for: float, aws_initiates: bool) -> bool:
+        """AWS replaces its endpoint of one tunnel (maintenance, issue 12)."""
+        return self.core.replace_endpoint(outside_ip, down_for, aws_initiates)
+
+    def sa_waiting(self, outside_ip: str) -> bool:
+        """The SA to that endpoint is down and neither side initiates it."""
+        return self.core.sa_waiting(outside_ip)
+
     def running_config_commands(self) -> list[str]:
         return self.core.running.commands()
 

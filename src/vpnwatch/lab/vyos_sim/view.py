@@ -38,6 +38,7 @@ class PeerConf:
     esp_group: str | None
     vti_bind: str | None
     description: str | None
+    connection_type: str | None = None  # initiate | respond | none; unset: VyOS's default
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,7 @@ def _peers(tree: ConfigTree) -> tuple[PeerConf, ...]:
                 esp_group=esp,
                 vti_bind=node.value("vti", "bind"),
                 description=node.value("description"),
+                connection_type=node.value("connection-type"),
             )
         )
     return tuple(result)

@@ -3,10 +3,10 @@
 GetVpnTunnelReplacementStatus is one call per tunnel, so it never rides on the cycle: the
 cycle's AWS calls stay a few per region however many tunnels there are. After each cycle the
 loop hands over what it saw; a sweep of every tunnel starts every `maintenance.interval`
-seconds, and a tunnel seen DOWN without a recent maintenance record is re-read at most every
-`maintenance.recheck` seconds (for `maintenance.recent` seconds), so a replacement is
-recognised within a cycle or two, not ten minutes later. Reads run as one background task,
-`max_concurrency` at a time, started no faster than `calls_per_second`.
+seconds, and a tunnel seen DOWN without a recent maintenance record is read when it goes down
+and again every `maintenance.recheck` seconds (for `maintenance.recent` seconds), so a
+replacement is recognised within a cycle or two, not ten minutes later. Reads run as one
+background task, `max_concurrency` at a time, started no faster than `calls_per_second`.
 
 The results are plain data (`view()`), which the loop puts into the cycle's Facts. When AWS
 says the API is not for us (UnsupportedOperation, UnauthorizedOperation...) the feature turns
@@ -114,7 +114,8 @@ class MaintenanceWatcher:
             return False  # down for long: the slow sweep is enough
         if applied_ago(self._book.get(key), now, rules.recent) is not None:
             return False  # already explained by an applied maintenance
-        return now - self._read_at.get(key, float("-inf")) >= rules.recheck
+        read_at = self._read_at.get(key, float("-inf"))
+        return read_at < self._down_since[key] or now - read_at >= rules.recheck
 
     # ------------------------------------------------------------ the reads
 

@@ -175,6 +175,12 @@ class MaintenanceWatcher:
         self._off = why
         self._book.clear()
 
+    async def wait_idle(self) -> None:
+        """Until the reads started so far are done (tests, benchmarks)."""
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._task)
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()

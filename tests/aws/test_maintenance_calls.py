@@ -68,10 +68,7 @@ async def calls_per_cycle(
             for _ in range(cycles):
                 before = requests(registry)
                 await service.loop.run_cycle()
-                while (
-                    service.maintenance._task is not None and not service.maintenance._task.done()
-                ):
-                    await asyncio.sleep(0.01)
+                await service.maintenance.wait_idle()
                 per_cycle.append(requests(registry) - before)
         finally:
             await service.close()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from vpnwatch.lab.clients import lab_client
 from vpnwatch.lab.world import LabWorld
 
 pytestmark = pytest.mark.e2e
@@ -93,9 +94,18 @@ def test_daemon_serves_metrics_notifies_systemd_and_stops_on_sigterm(
 ) -> None:
     config = lab_world.write_config()
     daemon_env["NOTIFY_SOCKET"] = str(tmp_path / "notify.sock")
-    daemon = Daemon(config, daemon_env)
     conn = lab_world.topology.connections_of("hub-r2")[0]
     outside = conn.tunnels[0].outside_ip
+    # AWS has maintenance pending on the other tunnel (shown with lifecycle control on)
+    upkept = conn.tunnels[1].outside_ip
+    lab_client("ec2", lab_world.endpoint_url, total_max_attempts=1).modify_vpn_tunnel_options(
+        VpnConnectionId=conn.id,
+        VpnTunnelOutsideIpAddress=upkept,
+        TunnelOptions={"EnableTunnelLifecycleControl": True},
+        SkipTunnelReplacement=True,
+    )
+    lab_world.aws.maintenance.schedule(conn.id, upkept, 5 * 86400)
+    daemon = Daemon(config, daemon_env)
     try:
         port = daemon.port()
         messages: list[str] = []
@@ -110,10 +120,24 @@ def test_daemon_serves_metrics_notifies_systemd_and_stops_on_sigterm(
 
         def tunnel_metrics() -> str | None:
             text = scrape(port)
-            return text if "vpnwatch_tunnel_up{" in text else None
+            pending = re.search(r"^vpnwatch_tunnel_maintenance_pending\{.*\} 1\.0$", text, re.M)
+            return text if "vpnwatch_tunnel_up{" in text and pending else None
 
-        text = wait_for("tunnel metrics", tunnel_metrics)
+        text = wait_for("tunnel and maintenance metrics", tunnel_metrics, timeout=60)
         assert len(re.findall(r"^vpnwatch_tunnel_up\{.*\} 1\.0$", text, re.M)) == 16
+        # the real scrape carries issue 12's families: per connection, maintenance, AWS calls
+        assert len(re.findall(r"^vpnwatch_vpn_connection_tunnels_down\{.*\} 0\.0$", text, re.M))
+        pending = re.findall(r"^vpnwatch_tunnel_maintenance_pending\{(.*)\} 1\.0$", text, re.M)
+        assert len(pending) == 1 and f'tunnel_outside_ip="{upkept}"' in pending[0]
+        assert "vpnwatch_tunnel_maintenance_auto_apply_timestamp_seconds{" in text
+        assert re.search(
+            r'^vpnwatch_aws_requests_total\{action="DescribeVpnConnections",outcome="ok",'
+            r'region="[a-z0-9-]+"\} [1-9]',
+            text,
+            re.M,
+        )
+        duration = 'vpnwatch_aws_request_duration_seconds_bucket{action="DescribeVpnConnections"'
+        assert duration in text
         if shutil.which("promtool"):
             check = subprocess.run(
                 ["promtool", "check", "metrics"],
@@ -130,12 +154,18 @@ def test_daemon_serves_metrics_notifies_systemd_and_stops_on_sigterm(
             f'vpn_connection_id="{conn.id}"}} 0.0'
         )
         wait_for("the DOWN tunnel in metrics", lambda: series in scrape(port))
+        one_down = (
+            f'vpnwatch_vpn_connection_tunnels_down{{router="hub-r2",vpn_connection_id="{conn.id}"}}'
+            " 1.0"
+        )
+        assert one_down in scrape(port)
         reasons = [e["reason"] for e in daemon.lines() if e.get("event") == "cycle"]
         assert reasons[0] == "no action: 6/6 routers healthy"
         assert any(str(r).startswith("no action: hub-r2 degraded") for r in reasons)
     finally:
         code = daemon.stop()
         lab_world.aws.set_tunnel(conn.id, outside, "UP")
+        lab_world.aws.maintenance.clear()
     assert code == 0, daemon.log_path.read_text()
     assert daemon.lines()[-1]["event"] == "stopping"
     assert "STOPPING=1" in list(iter_notify(notify_socket))

@@ -121,6 +121,10 @@ def test_prometheus_scrapes_everything_and_the_router_failed_alert_fires(
             "vpnwatch_poll_errors_total",
             "vpnwatch_tunnel_accepted_routes",
             "vpnwatch_dry_run",
+            "vpnwatch_vpn_connection_tunnels_down",
+            "vpnwatch_tunnel_maintenance_pending",
+            "vpnwatch_aws_requests_total",
+            "vpnwatch_aws_request_duration_seconds_bucket",
         ):
             wait_for(name, lambda n=name: n in names or n in set(prom.api("label/__name__/values")))
         ups = prom.api("query", query="sum(vpnwatch_tunnel_up)")["result"]

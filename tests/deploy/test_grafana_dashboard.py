@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.deploy.common import DASHBOARD, exported_metrics, unknown_references
+from tests.deploy.common import DASHBOARD, exported_metrics, require_tool, unknown_references
 
 PANEL_TYPES = {"row", "stat", "timeseries", "state-timeline", "bargauge", "table"}
 GRID_COLUMNS = 24
@@ -94,8 +96,54 @@ def test_required_views_are_present(dashboard: dict[str, Any]) -> None:
         "time() - vpnwatch_backup_last_success_timestamp_seconds",  # backup age
         "histogram_quantile(0.99, sum by (le) (rate(vpnwatch_poll_duration_seconds_bucket",
         "vpnwatch_poll_errors_total",
+        # issue 12: one vs both tunnels down, AWS maintenance, AWS requests by outcome
+        "vpnwatch_vpn_connection_tunnels_down",
+        "== 1) or vector(0)",
+        "== 2) or vector(0)",
+        "vpnwatch_tunnel_maintenance_pending",
+        "vpnwatch_tunnel_maintenance_auto_apply_timestamp_seconds",
+        "vpnwatch_tunnel_last_maintenance_timestamp_seconds",
+        "vpnwatch_tunnel_aws_maintenance",
+        "sum by (region, outcome) (rate(vpnwatch_aws_requests_total",
+        "vpnwatch_aws_request_duration_seconds_bucket",
     ):
         assert needle in exprs, needle
+
+
+def test_every_expression_is_valid_promql(dashboard: dict[str, Any], tmp_path: Path) -> None:
+    """promtool parses each query (as a recording rule, Grafana's variables filled in)."""
+    promtool = require_tool("promtool")
+    fill = {"$__rate_interval": "5m", "${datasource}": "x", "$router": ".*", "$site": ".*"}
+    rules = []
+    for n, (title, expr) in enumerate(expressions(dashboard)):
+        for variable, value in fill.items():
+            expr = expr.replace(variable, value)
+        assert "$" not in expr, title
+        rules.append({"record": f"dashboard:query_{n}", "expr": expr})
+    path = tmp_path / "dashboard-rules.yaml"
+    path.write_text(json.dumps({"groups": [{"name": "dashboard", "rules": rules}]}))
+    check = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_promql_check_can_fail(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    bad = {"record": "dashboard:bad", "expr": "sum by (le (rate(vpnwatch_tunnel_up[5m]))"}
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps({"groups": [{"name": "dashboard", "rules": [bad]}]}))
+    check = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, timeout=60)
+    assert check.returncode != 0
+
+
+def expressions(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for panel in all_panels(dashboard):
+        for target in panel.get("targets", []):
+            yield f"{panel['title']}/{target['refId']}", target["expr"]
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query" and not variable["query"]["query"].startswith("label_"):
+            yield f"variable {variable['name']}", variable["query"]["query"]
 
 
 def test_every_expression_uses_exported_metrics(dashboard: dict[str, Any]) -> None:

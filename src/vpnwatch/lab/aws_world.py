@@ -109,6 +109,7 @@ class EmulatedAws:
         self._pool = AddressPool()
         self._regions: set[str] = {region}
         self._before: dict[str, list[BeforeHook]] = {}
+        self._gate: BeforeHook | None = None  # IAM: may refuse any service's request
         self._after: dict[str, list[AfterHook]] = {}
         self._control = ControlApi()
         self._moto: Any = None
@@ -323,6 +324,11 @@ class EmulatedAws:
         with self._lock:
             self._before.setdefault(action, []).append(hook)
 
+    def set_request_gate(self, gate: BeforeHook | None) -> None:
+        """Run `gate(request)` on every AWS request (any service) before moto; it may refuse
+        it (the IAM policy of `lab serve --iam-policy`)."""
+        self._gate = gate
+
     def add_after_hook(self, action: str, hook: AfterHook) -> None:
         """Run `hook(call)` after moto answered `action` (any status); bytes replace the body."""
         with self._lock:
@@ -338,6 +344,10 @@ class EmulatedAws:
         injected = apply_fault(self._faults, request, environ, start_response)
         if injected is not None:
             return injected
+        gate = self._gate
+        refused = gate(request) if gate is not None else None
+        if refused is not None:
+            return refuse(request, environ, start_response, refused)
         if request.service != "ec2":
             return self._call_moto(request, environ, start_response)
         with self._lock:

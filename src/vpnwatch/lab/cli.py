@@ -138,7 +138,7 @@ def _add_router_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{name}", type=float, default=default, metavar="S",
                        help=f"how long {what} (default %(default)s)")  # fmt: skip
     p.add_argument("--pending-delay", type=float, default=2.0, metavar="S",
-                   help="how long a launched instance stays pending (default %(default)s)")  # fmt: skip
+                   help="how long a launch stays pending (default %(default)s)")  # fmt: skip
     p.add_argument("--unfaithful", action="append", default=[], metavar="BEHAVIOUR",
                    choices=sorted(BEHAVIOURS),
                    help="turn one real EC2/VyOS behaviour off (repeatable): "

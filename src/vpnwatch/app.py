@@ -25,7 +25,8 @@ from vpnwatch.heal.audit import AuditLog
 from vpnwatch.heal.executor import HealExecutor, HealTarget
 from vpnwatch.heal.gate import MutationGate
 from vpnwatch.heal.progress import ProgressStore
-from vpnwatch.heal.replace import Backups, Timeouts
+from vpnwatch.heal.replace import Backups
+from vpnwatch.heal.wiring import heal_timeouts, mutation_settings
 from vpnwatch.healing import HealController
 from vpnwatch.health import assess
 from vpnwatch.httpserver import MetricsServer
@@ -103,6 +104,7 @@ class Runtime:
     registry: CollectorRegistry
     control: ControlState
     backups: BackupManager | None = None
+    mutations: AwsClient | None = None  # the heals' own AWS client
 
     async def close(self) -> None:
         if self.backups is not None:
@@ -113,6 +115,8 @@ class Runtime:
         if self.routers is not None:
             await self.routers.close()
         self.aws.close()
+        if self.mutations is not None:
+            self.mutations.close()
 
 
 def _count(control: ControlState) -> Callable[[str, str, str], None]:
@@ -167,6 +171,7 @@ def build_runtime(
             manager.run_due(clock(), targets)
 
     executor = None
+    mutations = None
     controllers: dict[str, HealController] = {}
     if config.heal.enabled and client is not None and routers is not None:
         min_prefixes = {r.name: s.expect.min_prefixes for s in config.sites for r in s.routers}
@@ -194,21 +199,24 @@ def build_runtime(
             audit=AuditLog(config.audit_file, clock),
             log=log,
         )
-        t = config.heal.timeouts
+        mutations = AwsClient(mutation_settings(config))
+        mutating = mutations
         executor = HealExecutor(
             gate=gate,
             store=ProgressStore(config.state_dir),
             fleet=fleet,
-            ec2_for=lambda region: Ec2Actions(aws, region),
+            ec2_for=lambda region: Ec2Actions(mutating, region),
             vyos=client,
             backups=backups or _NoBackups(),
             verify=verify,
             strategy=config.heal.strategy,
-            timeouts=Timeouts(t.terminate, t.launch, t.ssh, t.console, t.verify, t.poll),
+            timeouts=heal_timeouts(config),
             managed_tag=(config.managed_tag.key, config.managed_tag.value),
             log=log,
             on_result=_count(control),
             clock=clock,
+            strip_sections=config.backup.strip_sections,
+            ami_overrides=config.heal.ami,
         )
     controller = HealController(
         config, executor=executor, backups=backups, control=control, log=log, clock=clock
@@ -227,7 +235,7 @@ def build_runtime(
         after_cycle=after_cycle,
     )
     holder["d"] = daemon
-    return Runtime(daemon, aws, routers, registry, control, manager)
+    return Runtime(daemon, aws, routers, registry, control, manager, mutations)
 
 
 class _NoBackups:

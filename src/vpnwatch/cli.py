@@ -45,9 +45,17 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", required=True, help="path to the YAML config")
     p.add_argument("--router", help="router name as in the config")
     p.add_argument(
-        "--action", default="replace", choices=["reset-bgp", "restart-vpn", "reboot", "replace"]
+        "--action",
+        default="replace",
+        choices=["reset-bgp", "restart-vpn", "reboot", "stop-start", "replace"],
     )
     p.add_argument("--dry-run", action="store_true", help="only log what would be done")
+    p.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="run the replacement's preflight for real (DryRun calls, no change); exit 0/1",
+    )
+    p.add_argument("--json", action="store_true", help="with --rehearse: print JSON")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--reset-breaker", action="store_true", help="close the circuit breaker")
 
@@ -125,6 +133,11 @@ def _cmd_heal(args: argparse.Namespace) -> int:
         config = load_config(args.config, environ=environ)
     except ConfigError as exc:
         return _config_error(exc, args.config)
+    if args.rehearse:
+        from vpnwatch.heal.rehearse import run_rehearsal
+
+        configure_logging("json" if args.json else config.logging.format, "warning")
+        return run_rehearsal(config, args.router, args.json)
     configure_logging(config.logging.format, config.logging.level)
     return run_heal(config, get_logger(), args.router, args.action, args.yes, args.reset_breaker)
 

@@ -160,16 +160,29 @@ class HealTimeouts(_Strict):
     console: float = Field(600.0, gt=0)
     verify: float = Field(300.0, gt=0)
     poll: float = Field(2.0, gt=0)
+    running: float = Field(300.0, gt=0)
+    api: float = Field(120.0, gt=0)
+    restore: float = Field(300.0, gt=0)
 
 
-_ACTION = Literal["reset-bgp", "restart-vpn", "reboot", "replace"]
+class HealAwsConfig(_Strict):
+    """The heals' own AWS client (mutations), apart from the poll budget."""
+
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(30.0, gt=0)
+    max_attempts: int = Field(5, ge=1, le=20)
+    retry_backoff: float = Field(1.0, ge=0)
+    retry_max_backoff: float = Field(20.0, ge=0)
+
+
+_ACTION = Literal["reset-bgp", "restart-vpn", "reboot", "stop-start", "replace"]
 _KIND = Literal["bgp-ipsec-down", "unreachable"]
 
 
 def _default_ladder() -> dict[_KIND, list[_ACTION]]:
     return {
         "bgp-ipsec-down": ["reset-bgp", "restart-vpn", "reboot", "replace"],
-        "unreachable": ["reboot", "replace"],
+        "unreachable": ["reboot", "stop-start", "replace"],
     }
 
 
@@ -180,6 +193,7 @@ class VerifyWindows(_Strict):
     reset_bgp: float = Field(60.0, ge=0)
     restart_vpn: float = Field(90.0, ge=0)
     reboot: float = Field(300.0, ge=0)
+    stop_start: float = Field(300.0, ge=0)
     replace: float = Field(120.0, ge=0)
 
     def for_action(self, action: str) -> float:
@@ -199,12 +213,14 @@ class HealConfig(_Strict):
     max_concurrent_heals: int = Field(1, ge=1)
     breaker: BreakerConfig = BreakerConfig()
     timeouts: HealTimeouts = HealTimeouts()
+    aws: HealAwsConfig = HealAwsConfig()
+    ami: dict[str, str] = Field(default_factory=dict)  # router → AMI to relaunch it from
     audit_file: Path | None = None  # default: <state_dir>/audit.jsonl
 
     @field_validator("ladder")
     @classmethod
     def _ladder_escalates(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        order = ["reset-bgp", "restart-vpn", "reboot", "replace"]
+        order = ["reset-bgp", "restart-vpn", "reboot", "stop-start", "replace"]
         for kind, steps in value.items():
             idx = [order.index(s) for s in steps]
             if idx != sorted(set(idx)):
@@ -212,6 +228,14 @@ class HealConfig(_Strict):
                     f"ladder {kind}: steps must escalate without repeats "
                     f"(order: {', '.join(order)})"
                 )
+        return value
+
+    @field_validator("ami")
+    @classmethod
+    def _ami_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(r for r, a in value.items() if not re.fullmatch(r"ami-[0-9a-f]{8,17}", a))
+        if bad:
+            raise ValueError(f"not an AMI id (ami-...) for router(s): {', '.join(bad)}")
         return value
 
 
@@ -295,6 +319,9 @@ class Config(_Strict):
                 if router.name in seen_routers:
                     problems.append(f"router name {router.name!r} is used twice")
                 seen_routers.add(router.name)
+        unknown = sorted(set(self.heal.ami) - seen_routers)
+        if unknown:
+            problems.append(f"heal.ami names routers that are not configured: {', '.join(unknown)}")
         budget = self.aws.call_budget_seconds
         if budget > self.health.interval:
             problems.append(

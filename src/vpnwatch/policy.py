@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from vpnwatch.model import Health, RouterVerdict
 
 # Escalation order: an action is only ever followed by a stronger one in the same episode.
-SEVERITY = {"reset-bgp": 0, "restart-vpn": 1, "reboot": 2, "replace": 3}
+SEVERITY = {"reset-bgp": 0, "restart-vpn": 1, "reboot": 2, "stop-start": 3, "replace": 4}
 ACTIONS = tuple(SEVERITY)
 
 
@@ -211,6 +211,7 @@ def _decide_one(
         "reset-bgp": "resetting BGP on",
         "restart-vpn": "restarting VPN on",
         "reboot": "rebooting",
+        "stop-start": "stopping and starting",
         "replace": "replacing",
     }[action]
     return Decision(f"{verb} {r}: {what}", action=action, router=r)

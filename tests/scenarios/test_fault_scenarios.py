@@ -254,7 +254,7 @@ def test_11_host_key_not_matching_console_output_refuses_the_restore(scenario) -
     s.world.fault(ROUTER, "crash")
     record = s.wait_heal_finished(ROUTER)
     assert record["status"] == "failed"
-    assert "does not match its console output" in record["error"]
+    assert "does not match the fingerprints its boot script printed" in record["error"]
     assert "restore" not in record["steps_done"]
     assert not any(e["step"] == "restore" for e in audit_entries(s))
     wait_for(

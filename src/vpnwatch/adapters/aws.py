@@ -23,6 +23,7 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     wait_exponential,
+    wait_random_exponential,
 )
 from tenacity import Retrying as _Retrying
 
@@ -57,6 +58,10 @@ class AwsSettings:
     max_attempts: int
     retry_backoff: float
     max_concurrency: int
+    # Mutations (heals) use their own client: longer timeouts, backoff with full jitter up
+    # to retry_max_backoff, so retries of many callers do not line up.
+    retry_max_backoff: float | None = None
+    retry_jitter: bool = False
 
 
 class AwsCallFailed(TemporaryError):
@@ -134,11 +139,16 @@ class AwsClient:
             assert exc is not None
             raise AwsCallFailed(describe_error(exc)) from None
 
+        s = self._settings
+        ceiling = s.retry_max_backoff if s.retry_max_backoff is not None else s.retry_backoff
+        wait = (
+            wait_random_exponential(multiplier=s.retry_backoff / 2, max=ceiling)
+            if s.retry_jitter
+            else wait_exponential(multiplier=s.retry_backoff / 2, max=ceiling)
+        )
         return _Retrying(
             stop=stop_after_attempt(self._settings.max_attempts),
-            wait=wait_exponential(
-                multiplier=self._settings.retry_backoff / 2, max=self._settings.retry_backoff
-            ),
+            wait=wait,
             retry=retry_if_exception(_is_transient),
             retry_error_callback=_final,
             reraise=True,

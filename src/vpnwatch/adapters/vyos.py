@@ -240,6 +240,51 @@ class VyosClient:
             raise CommandFailed(router.name, detail) from None
         log.info("vyos.uploaded", router=router.name, path=remote_path, size=len(data))
 
+    async def download(self, router: RouterEndpoint, remote_path: str, max_bytes: int) -> bytes:
+        """Read a file over SFTP (at most `max_bytes`); CommandFailed when it cannot."""
+        state, conn = await self._connection(router)
+
+        async def transfer() -> bytes:
+            async with (
+                conn.start_sftp_client() as sftp,
+                sftp.open(remote_path, "rb", encoding=None) as remote,
+            ):
+                data: bytes = await remote.read(max_bytes + 1)
+                return data
+
+        try:
+            data = await self._bounded(state, transfer, self._settings.config_timeout, "download")
+        except asyncssh.SFTPError as exc:
+            raise CommandFailed(
+                router.name, f"download of {remote_path} failed: {exc.reason}"
+            ) from None
+        if len(data) > max_bytes:
+            raise OutputTooLarge(router.name, f"{remote_path} is larger than {max_bytes} bytes")
+        return data
+
+    async def remove(self, router: RouterEndpoint, remote_path: str) -> None:
+        """Delete a file over SFTP (a file that is already gone is fine)."""
+        state, conn = await self._connection(router)
+
+        async def transfer() -> None:
+            async with conn.start_sftp_client() as sftp:
+                if await sftp.exists(remote_path):
+                    await sftp.remove(remote_path)
+
+        try:
+            await self._bounded(state, transfer, self._settings.config_timeout, "remove")
+        except asyncssh.SFTPError as exc:
+            raise CommandFailed(
+                router.name, f"removing {remote_path} failed: {exc.reason}"
+            ) from None
+        log.info("vyos.removed", router=router.name, path=remote_path)
+
+    def public_key_line(self) -> str:
+        """The daemon's own public key ("ssh-ed25519 AAAA... vpnwatch"), for user data."""
+        key = self._load_client_key(RouterEndpoint("-", "-"))
+        parts = key.export_public_key("openssh").decode().split()[:2]
+        return " ".join([*parts, "vpnwatch"])
+
     async def fetch_host_key(self, router: RouterEndpoint) -> str:
         """The host key the router presents now ("alg base64"), without trusting it.
 
@@ -335,13 +380,13 @@ class VyosClient:
         return session.result(chans[0].get_exit_status())
 
     async def _bounded(
-        self, state: _RouterState, work: Callable[[], Awaitable[None]], limit: float, what: str
-    ) -> None:
+        self, state: _RouterState, work: Callable[[], Awaitable[T]], limit: float, what: str
+    ) -> T:
         """Run `work` under the fleet semaphore and a timeout; SSH failures become typed."""
         async with self._sem:
             try:
                 async with asyncio.timeout(limit):
-                    await work()
+                    return await work()
             except TimeoutError:
                 detail = f"{what} did not finish within {limit:g}s"
                 raise SshTimeout(state.endpoint.name, detail) from None

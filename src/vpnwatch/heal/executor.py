@@ -1,7 +1,8 @@
 """Runs heals as tracked tasks while the loop keeps observing (Patroni's async executor).
 
-Soft fixes are one call each; a replacement is the step workflow in `replace.py`. Every heal
-has a persisted record; `resume` picks up records a previous process left running.
+Soft fixes are one call each; a replacement is the step workflow in `replace.py`, a
+stop-start the one in `stop_start.py`. Every heal has a persisted record; `resume` picks up
+records a previous process left running.
 """
 
 from __future__ import annotations
@@ -9,23 +10,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from vpnwatch.adapters.ec2_actions import Ec2Actions
 from vpnwatch.adapters.vyos import RouterEndpoint, VyosClient
+from vpnwatch.errors import VpnwatchError
 from vpnwatch.heal.gate import HealPaused, MutationGate
 from vpnwatch.heal.progress import HealRecord, ProgressStore, make_heal_id
-from vpnwatch.heal.replace import (
-    BACKUP_PATH,
-    Backups,
-    ReplaceContext,
-    Replacement,
-    Timeouts,
-    restore_commands,
-)
+from vpnwatch.heal.replace import Backups, ReplaceContext, Replacement, Timeouts
+from vpnwatch.heal.restore import RestoreAccess
+from vpnwatch.heal.stop_start import POINT_OF_NO_RETURN, StopStart
 from vpnwatch.statefiles import FleetState
+
+# The step after which a heal has changed the router and must be finished, not abandoned.
+PAST_NO_RETURN = {"replace": "terminate", "stop-start": POINT_OF_NO_RETURN}
 
 
 @dataclass(frozen=True)
@@ -49,19 +49,40 @@ class HealTarget:
 
 
 class _Access:
-    def __init__(self, vyos: VyosClient, target: HealTarget) -> None:
+    def __init__(self, vyos: VyosClient, target: HealTarget, log: Any) -> None:
         self._vyos = vyos
         self._target = target
+        self._log = log
 
     async def host_key(self) -> str:
         key: str = await self._vyos.fetch_host_key(self._target.endpoint())
         return key
 
-    async def restore(self, text: str, trusted_key: str) -> None:
-        endpoint = self._target.endpoint(trusted_key)
-        await self._vyos.upload(endpoint, BACKUP_PATH, text.encode(), mode=0o600)
-        running = await self._vyos.run_op(endpoint, "show configuration commands")
-        await self._vyos.run_config(endpoint, restore_commands(running), save=True)
+    def trusting(self, key: str) -> RestoreAccess:
+        return _Trusted(self._vyos, self._target.endpoint(key), self._log)
+
+
+class _Trusted:
+    """The relaunched router over SSH, its host key verified against its console."""
+
+    def __init__(self, vyos: VyosClient, endpoint: RouterEndpoint, log: Any) -> None:
+        self._vyos, self._endpoint, self._log = vyos, endpoint, log
+
+    async def run_op(self, command: str) -> str:
+        text: str = await self._vyos.run_op(self._endpoint, command)
+        return text
+
+    async def run_config(self, commands: Sequence[str], *, save: bool) -> None:
+        await self._vyos.run_config(self._endpoint, commands, save=save)
+
+    async def upload(self, path: str, data: bytes) -> None:
+        await self._vyos.upload(self._endpoint, path, data, mode=0o600)
+
+    async def remove(self, path: str) -> None:
+        try:
+            await self._vyos.remove(self._endpoint, path)
+        except VpnwatchError as exc:  # the PSK-bearing file stays: say so loudly
+            self._log.error("restore file not deleted", path=path, error=str(exc))
 
 
 Verifier = Callable[[HealTarget, str], Awaitable[tuple[bool, str]]]
@@ -85,6 +106,8 @@ class HealExecutor:
         on_result: Callable[[str, str, str], None],
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        strip_sections: Sequence[str] = ("interfaces ethernet eth0", "service", "system"),
+        ami_overrides: Mapping[str, str] | None = None,
     ) -> None:
         self._gate = gate
         self._store = store
@@ -100,6 +123,8 @@ class HealExecutor:
         self._on_result = on_result
         self._clock = clock
         self._sleep = sleep
+        self._strip_sections = tuple(strip_sections)
+        self._ami_overrides = dict(ami_overrides or {})
         self._tasks: dict[str, asyncio.Task[HealRecord]] = {}
         self.steps: dict[str, str] = {}
         self.abandoned: list[str] = []  # routers whose unfinished heal resume gave up
@@ -128,9 +153,10 @@ class HealExecutor:
     def resume(self, targets: Mapping[str, HealTarget]) -> list[str]:
         """Continue heals an earlier process (or a pause) left unfinished.
 
-        Only a replacement past its point of no return (the old instance terminated) is
-        continued, and only in the mode it started in. Anything earlier is abandoned: the
-        old instance is still there, so the policy decides afresh with today's guards.
+        Only a replacement or stop-start past its point of no return (the old instance
+        terminated, the instance stopped) is continued, and only in the mode it started in.
+        Anything earlier is abandoned: the router is untouched, so the policy decides afresh
+        with today's guards.
         """
         resumed = []
         for record in self._store.unfinished():
@@ -139,7 +165,7 @@ class HealExecutor:
                 continue
             why_not = self._resume_refusal(record)
             if why_not is not None:
-                if record.dry_run or "terminate" not in record.steps_done:
+                if record.dry_run or not _past_no_return(record):
                     self._store.save(replace(record, status="abandoned", error=why_not))
                     self._log.warning("heal abandoned", heal_id=record.heal_id, reason=why_not)
                     self.abandoned.append(record.router)
@@ -165,10 +191,10 @@ class HealExecutor:
         if record.dry_run != self._gate.dry_run:
             mode = "dry-run" if record.dry_run else "live"
             return f"started {mode}, the daemon is not {mode} now"
-        if record.action != "replace":
+        if record.action not in PAST_NO_RETURN:
             return "a soft action is not resumed; the policy decides again"
-        if "terminate" not in record.steps_done:
-            return "stopped before terminating the old instance; the policy decides again"
+        if not _past_no_return(record):
+            return "stopped before its point of no return; the policy decides again"
         if self._gate.paused:
             return "actions are paused"
         return None
@@ -202,23 +228,30 @@ class HealExecutor:
         self._on_result(router, action, "dry_run" if record.dry_run else "success")
         return record
 
+    def _context(self, record: HealRecord, target: HealTarget) -> ReplaceContext:
+        return ReplaceContext(
+            ec2=self._ec2_for(target.region),
+            gate=self._gate,
+            store=self._store,
+            access=_Access(self._vyos, target, self._log),
+            backups=self._backups,
+            verify=lambda new_id: self._verify(replace(target, instance_id=new_id), new_id),
+            sleep=self._sleep,
+            on_step=lambda step: self.steps.__setitem__(record.router, step),
+            managed_tag=self._managed_tag,
+            timeouts=self._timeouts,
+            log=self._log,
+            public_key=self._vyos.public_key_line() if record.action == "replace" else "",
+            strip_sections=self._strip_sections,
+            ami_override=self._ami_overrides.get(record.router),
+            on_record=self._remember,
+        )
+
     async def _execute(self, record: HealRecord, target: HealTarget) -> HealRecord:
         if record.action == "replace":
-            ctx = ReplaceContext(
-                ec2=self._ec2_for(target.region),
-                gate=self._gate,
-                store=self._store,
-                access=_Access(self._vyos, target),
-                backups=self._backups,
-                verify=lambda new_id: self._verify(replace(target, instance_id=new_id), new_id),
-                sleep=self._sleep,
-                on_step=lambda step: self.steps.__setitem__(record.router, step),
-                managed_tag=self._managed_tag,
-                timeouts=self._timeouts,
-                log=self._log,
-                on_record=self._remember,
-            )
-            return await Replacement(record, ctx).run()
+            return await Replacement(record, self._context(record, target)).run()
+        if record.action == "stop-start":
+            return await StopStart(record, self._context(record, target)).run()
         self.steps[record.router] = record.action
         await self._soft(record, target)
         record = record.done(record.action, status="done")
@@ -282,3 +315,8 @@ class HealExecutor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+
+
+def _past_no_return(record: HealRecord) -> bool:
+    step = PAST_NO_RETURN.get(record.action)
+    return step is not None and step in record.steps_done

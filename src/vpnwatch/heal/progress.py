@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +14,13 @@ from vpnwatch.statefiles import read_json, write_json_atomic
 class HealRecord:
     heal_id: str
     router: str
-    action: str  # reset-bgp | restart-vpn | reboot | replace
-    strategy: str  # same-ip | eni | (soft actions: "-")
+    action: str  # reset-bgp | restart-vpn | reboot | stop-start | replace
+    strategy: str  # same-ip | eni | (other actions: "-")
     started_at: float
     dry_run: bool
     old_instance_id: str | None
     steps_done: tuple[str, ...] = ()
-    status: str = "running"  # running | done | failed
+    status: str = "running"  # running | done | failed | abandoned
     error: str | None = None
     new_instance_id: str | None = None
     launch_spec: dict[str, Any] | None = None
@@ -29,11 +29,14 @@ class HealRecord:
     host_key: str | None = None
     backup_version: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    launch_attempt: int = 0  # bumped when a launched twin died: the next one gets a new token
 
     @property
     def client_token(self) -> str:
-        """Stable per heal: a resumed launch returns the same instance, never a second one."""
-        return "vpnwatch-" + hashlib.sha256(self.heal_id.encode()).hexdigest()[:40]
+        """Stable per heal and launch attempt: a resumed launch returns the same instance,
+        never a second one; after a twin died, the next attempt is a new launch."""
+        seed = self.heal_id if self.launch_attempt == 0 else f"{self.heal_id}#{self.launch_attempt}"
+        return "vpnwatch-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
 
     def done(self, step: str, **changes: Any) -> HealRecord:
         return replace(self, steps_done=(*self.steps_done, step), **changes)
@@ -64,7 +67,8 @@ class ProgressStore:
             if data is None:
                 continue
             data["steps_done"] = tuple(data.get("steps_done", ()))
-            out.append(HealRecord(**data))
+            known = {f.name for f in fields(HealRecord)}
+            out.append(HealRecord(**{k: v for k, v in data.items() if k in known}))
         return out
 
     def unfinished(self) -> list[HealRecord]:

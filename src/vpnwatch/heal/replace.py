@@ -1,56 +1,48 @@
 """Crash-safe instance replacement (DESIGN §5): `same-ip` (the article's runbook) or `eni`.
 
-Each step first checks whether it is already done (so a restarted daemon resumes without a
-second instance or a lost EIP), then acts through the mutation gate, then the progress is
-persisted. A step that cannot finish raises; the heal is then marked failed and alerted.
+capture → preflight → [point of no return] terminate → launch → wait for running → configure
+→ EIP → SSH → verified host key → restore → verify. Each step first checks whether it is
+already done (so a restarted daemon resumes without a second instance or a lost EIP), then
+acts through the mutation gate, then the progress is persisted. Each step retries temporary
+errors (and, for the new instance, EC2's settling errors) within its own deadline; a step
+that cannot finish raises and the heal is marked failed and alerted. In dry-run, capture and
+preflight run for real (reads and DryRun calls) and the mutating steps say "would have".
 """
 
 from __future__ import annotations
 
+import base64
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from vpnwatch.adapters.aws import AwsApiError
 from vpnwatch.adapters.ec2_actions import HEAL_TAG, Ec2Actions, LaunchSpec
 from vpnwatch.adapters.vyos_errors import SshAuthFailed
-from vpnwatch.errors import ParseError, PermanentError, TemporaryError
 from vpnwatch.heal.gate import MutationGate
+from vpnwatch.heal.hostkey import key_is_printed, printed_fingerprints
+from vpnwatch.heal.preflight import LaunchPlan, PreflightInput, run_preflight
 from vpnwatch.heal.progress import HealRecord, ProgressStore
-from vpnwatch.parsers import host_key_matches, parse_console_host_keys
+from vpnwatch.heal.restore import RestoreAccess, RestoreMismatch, restore
+from vpnwatch.heal.steps import HealFailed, NotYet, settling, until_ready, within
 
-BACKUP_PATH = "/home/vyos/backup.conf"
-# The runbook's `delete system ntp` drops the fresh image's NTP servers so the merge brings
-# the saved ones; VyOS ≥ 1.4 keeps NTP under `service ntp`, where `delete system ntp` fails.
-NTP_PATHS = ("system ntp", "service ntp")
-
-
-def restore_commands(running_commands: str) -> tuple[str, ...]:
-    """The restore script for a router whose `show configuration commands` is given."""
-    present = [
-        path
-        for path in NTP_PATHS
-        if any(line.startswith(f"set {path} ") for line in running_commands.splitlines())
-    ]
-    deletes = tuple(f"delete {path}" for path in present)
-    return (*deletes, *(("commit",) if deletes else ()), f"merge {BACKUP_PATH}")
-
+__all__ = ["ENI_STEPS", "SAME_IP_STEPS", "HealFailed", "ReplaceContext", "Replacement", "Timeouts"]
 
 SAME_IP_STEPS = (
-    "capture", "tag-old", "terminate", "wait-terminated", "launch", "configure",
-    "associate-eip", "wait-ssh", "verify-host-key", "restore", "verify",
+    "capture", "preflight", "tag-old", "terminate", "wait-terminated", "launch",
+    "wait-running", "configure", "repoint-routes", "associate-eip", "wait-ssh",
+    "verify-host-key", "restore", "verify",
 )  # fmt: skip
 # The eni strategy first makes the primary interface outlive the instance.
-ENI_STEPS = (*SAME_IP_STEPS[:2], "keep-eni", *SAME_IP_STEPS[2:])
+ENI_STEPS = (*SAME_IP_STEPS[:3], "keep-eni", *SAME_IP_STEPS[3:])
+# Steps that only read or DryRun: they run for real in dry-run too.
+READ_ONLY_STEPS = ("capture", "preflight")
+MAX_LAUNCH_ATTEMPTS = 3
 
 
-class _NotYet(TemporaryError):
-    """A condition that resolves itself while the new instance finishes booting."""
-
-
-class HealFailed(PermanentError):
-    """The heal cannot continue; a human has to look (the reason says why)."""
+class TwinDied(Exception):
+    """The launched twin reached `terminated` (its StateReason says why)."""
 
 
 class RouterAccess(Protocol):
@@ -58,7 +50,7 @@ class RouterAccess(Protocol):
 
     async def host_key(self) -> str: ...
 
-    async def restore(self, text: str, trusted_key: str) -> None: ...
+    def trusting(self, key: str) -> RestoreAccess: ...
 
 
 class Backups(Protocol):
@@ -73,6 +65,9 @@ class Timeouts:
     console: float = 600.0
     verify: float = 300.0
     poll: float = 2.0
+    running: float = 300.0  # pending → running
+    api: float = 120.0  # a step that is a few API calls
+    restore: float = 300.0
 
 
 @dataclass
@@ -88,26 +83,11 @@ class ReplaceContext:
     managed_tag: tuple[str, str]
     timeouts: Timeouts
     log: Any
+    public_key: str = ""  # the daemon's (OpenSSH line), given to the new router by user data
+    strip_sections: Sequence[str] = ("interfaces ethernet eth0", "service", "system")
+    ami_override: str | None = None
     on_record: Callable[[HealRecord], None] = lambda record: None
     monotonic: Callable[[], float] = time.monotonic
-
-
-async def _until(
-    ctx: ReplaceContext, what: str, limit: float, probe: Callable[[], Awaitable[Any]]
-) -> Any:
-    """Poll `probe` until it returns something truthy; temporary errors are retried."""
-    deadline = ctx.monotonic() + limit
-    last = ""
-    while True:
-        try:
-            result = await probe()
-            if result:
-                return result
-        except TemporaryError as exc:
-            last = f" (last error: {exc})"
-        if ctx.monotonic() >= deadline:
-            raise HealFailed(f"timed out after {limit:.0f} s waiting for {what}{last}")
-        await ctx.sleep(ctx.timeouts.poll)
 
 
 class Replacement:
@@ -123,57 +103,90 @@ class Replacement:
         assert self.record.launch_spec is not None
         return LaunchSpec.from_json(self.record.launch_spec)
 
+    def _plan(self) -> LaunchPlan:
+        return LaunchPlan.from_json(self.record.extra["launch"])
+
+    def _save(self, record: HealRecord) -> None:
+        self.record = record
+        self.ctx.store.save(record)
+        self.ctx.on_record(record)
+
     async def run(self) -> HealRecord:
-        if self.ctx.gate.dry_run:
-            return await self._dry_run()
-        for step in self.steps:
-            if step in self.record.steps_done:
-                continue
+        while True:
+            step = next((s for s in self.steps if s not in self.record.steps_done), None)
+            if step is None:
+                break
             self.ctx.on_step(step)
             self.ctx.log.info(
                 "heal step", heal_id=self.record.heal_id, router=self.record.router, step=step
             )
-            changes = await self._run_step(step)
-            self.record = self.record.done(step, **changes)
-            self.ctx.store.save(self.record)
-            self.ctx.on_record(self.record)
-        self.record = self.record.done("finished", status="done")
-        self.ctx.store.save(self.record)
+            if self.ctx.gate.dry_run and step not in READ_ONLY_STEPS:
+                await self._would_have(step)
+                self._save(self.record.done(step))
+                continue
+            try:
+                changes = await self._run_step(step)
+            except TwinDied as exc:
+                self._relaunch(str(exc))
+                continue
+            self._save(self.record.done(step, **changes))
+        self._save(self.record.done("finished", status="done"))
         return self.record
+
+    def _relaunch(self, reason: str) -> None:
+        """The twin died: forget it and launch again with a new, persisted ClientToken."""
+        attempt = self.record.launch_attempt + 1
+        dead = [*self.record.extra.get("dead_twins", []), reason]
+        self.ctx.log.error(
+            "launched twin died", heal_id=self.record.heal_id, router=self.record.router,
+            reason=reason, attempt=attempt,
+        )  # fmt: skip
+        if attempt >= MAX_LAUNCH_ATTEMPTS:
+            raise HealFailed(f"{attempt} launched twins died: {'; '.join(dead)}")
+        steps = tuple(s for s in self.record.steps_done if s not in ("launch", "wait-running"))
+        self._save(
+            replace(
+                self.record, steps_done=steps, new_instance_id=None, launch_attempt=attempt,
+                extra={**self.record.extra, "dead_twins": dead},
+            )
+        )  # fmt: skip
 
     async def _run_step(self, step: str) -> dict[str, Any]:
-        """Every step is idempotent, so a temporary error (throttling past the call budget,
-        an SSH blip) is retried until the step's deadline instead of stranding a router
-        whose old instance is already gone."""
         action = getattr(self, "_" + step.replace("-", "_"))
-        deadline = self.ctx.monotonic() + self.ctx.timeouts.launch
-        while True:
-            try:
-                changes: dict[str, Any] = await action() or {}
-                return changes
-            except TemporaryError as exc:
-                if self.ctx.monotonic() >= deadline:
-                    raise HealFailed(f"{step}: still failing after retries: {exc}") from None
-                self.ctx.log.warning(
+        limits = {
+            "terminate": self.ctx.timeouts.api, "wait-terminated": self.ctx.timeouts.terminate,
+            "launch": self.ctx.timeouts.launch, "wait-running": self.ctx.timeouts.running,
+            "wait-ssh": self.ctx.timeouts.ssh, "verify-host-key": self.ctx.timeouts.console,
+            "restore": self.ctx.timeouts.restore, "verify": self.ctx.timeouts.verify,
+        }  # fmt: skip
+        new_instance_steps = ("wait-running", "configure", "repoint-routes", "associate-eip")
+        changes: dict[str, Any] = (
+            await within(
+                step,
+                limits.get(step, self.ctx.timeouts.api),
+                action,
+                monotonic=self.ctx.monotonic,
+                sleep=self.ctx.sleep,
+                interval=self.ctx.timeouts.poll,
+                also_retry=settling if step in new_instance_steps else lambda exc: False,
+                on_retry=lambda exc: self.ctx.log.warning(
                     "heal step retrying", heal_id=self.record.heal_id, step=step, error=str(exc)
-                )
-                await self.ctx.sleep(self.ctx.timeouts.poll)
-
-    async def _dry_run(self) -> HealRecord:
-        for step in self.steps:
-            self.ctx.on_step(step)
-            await self.ctx.gate.mutate(
-                heal_id=self.record.heal_id,
-                router=self.record.router,
-                action="replace",
-                step=step,
-                description=f"{step} for {self.record.router} "
-                f"({self.record.strategy}, old instance {self.record.old_instance_id})",
-                call=_nothing,
+                ),
             )
-        self.record = self.record.done("finished", status="done")
-        self.ctx.store.save(self.record)
-        return self.record
+            or {}
+        )
+        return changes
+
+    async def _would_have(self, step: str) -> None:
+        await self.ctx.gate.mutate(
+            heal_id=self.record.heal_id,
+            router=self.record.router,
+            action="replace",
+            step=step,
+            description=f"{step} for {self.record.router} "
+            f"({self.record.strategy}, old instance {self.record.old_instance_id})",
+            call=_nothing,
+        )
 
     async def _mutate(self, step: str, description: str, call: Callable[[], Awaitable[Any]]) -> Any:
         return await self.ctx.gate.mutate(
@@ -185,7 +198,13 @@ class Replacement:
             call=call,
         )
 
-    # ------------------------------------------------------------ steps
+    async def _poll(self, what: str, limit: float, probe: Callable[[], Awaitable[Any]]) -> Any:
+        return await until_ready(
+            what, limit, probe, monotonic=self.ctx.monotonic, sleep=self.ctx.sleep,
+            interval=self.ctx.timeouts.poll,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------ before the point of no return
 
     async def _capture(self) -> dict[str, Any]:
         old = self.record.old_instance_id
@@ -194,25 +213,43 @@ class Replacement:
         key, value = self.ctx.managed_tag
         if spec.tags.get(key) != value:
             raise HealFailed(f"instance {old} lacks the managed tag {key}={value}: not touching it")
-        if (
-            self.record.backup_version is None
-            and self.ctx.backups.latest_valid_backup(self.record.router) is None
-        ):
+        if self.ctx.backups.latest_valid_backup(self.record.router) is None:
             raise HealFailed(f"no valid backup for {self.record.router}: not replacing it")
-        # The EIP is the router's identity (its customer gateway): capture it from AWS, not
-        # only from the observation that triggered the heal.
+        # The EIP is the router's identity (its customer gateway): from AWS, not only from
+        # the observation that triggered the heal.
         address = (
             await self.ctx.ec2.address(self.record.elastic_ip)
             if self.record.elastic_ip
             else await self.ctx.ec2.address_of_instance(old)
         )
         if address is None:
-            raise HealFailed(f"no Elastic IP found for {old}: not replacing it")
+            raise HealFailed(f"no Elastic IP found for {old} (moved by hand?): not replacing it")
         return {
             "launch_spec": spec.to_json(),
             "allocation_id": address.allocation_id,
             "elastic_ip": address.public_ip,
         }
+
+    async def _preflight(self) -> dict[str, Any]:
+        backup = self.ctx.backups.latest_valid_backup(self.record.router)
+        result = await run_preflight(
+            self.ctx.ec2,
+            PreflightInput(
+                router=self.record.router, heal_id=self.record.heal_id,
+                strategy=self.record.strategy, spec=self._spec(),
+                elastic_ip=self.record.elastic_ip, allocation_id=self.record.allocation_id,
+                backup_text=backup[0] if backup else None, ami_override=self.ctx.ami_override,
+                public_key=self.ctx.public_key, managed_tag=self.ctx.managed_tag,
+            ),
+        )  # fmt: skip
+        for check in result.checks:
+            self.ctx.log.info(
+                "preflight check", heal_id=self.record.heal_id, check=check.name, ok=check.ok,
+                detail=check.detail,
+            )  # fmt: skip
+        if not result.ok or result.plan is None:
+            raise HealFailed(f"preflight failed, nothing done: {result.failures()}")
+        return {"extra": {**self.record.extra, "launch": result.plan.to_json()}}
 
     async def _tag_old(self) -> None:
         old = self.record.old_instance_id
@@ -236,13 +273,15 @@ class Replacement:
             lambda: self.ctx.ec2.keep_eni_on_termination(spec.eni_id, attachment),
         )
 
+    # ------------------------------------------------------------ the point of no return
+
     async def _terminate(self) -> None:
         old = self.record.old_instance_id
         assert old is not None
         item = await self.ctx.ec2.instance(old)
         if item is None or item["State"]["Name"] in ("shutting-down", "terminated"):
             return
-        if self._spec().disable_api_termination:
+        if await self.ctx.ec2.termination_protected(old):
             await self._mutate(
                 "terminate",
                 f"lift termination protection of {old}",
@@ -262,7 +301,7 @@ class Replacement:
                 return await self.ctx.ec2.eni_status(self._spec().eni_id) == "available"
             return True
 
-        await _until(self.ctx, f"{old} to terminate", self.ctx.timeouts.terminate, gone)
+        await self._poll(f"{old} to terminate", self.ctx.timeouts.terminate, gone)
 
     async def _launch(self) -> dict[str, Any]:
         for item in await self.ctx.ec2.instances_tagged(HEAL_TAG, self.record.heal_id):
@@ -271,18 +310,22 @@ class Replacement:
                 "running",
             ):
                 return {"new_instance_id": item["InstanceId"]}  # launched before a restart
-        spec = self._spec()
+        spec, plan = self._spec(), self._plan()
 
         async def launch() -> str | None:
             try:
                 new_id: str | None = await self._mutate(
                     "launch",
-                    f"launch a twin of {self.record.old_instance_id} on {spec.private_ip}",
+                    f"launch a twin of {self.record.old_instance_id} on {spec.private_ip} "
+                    f"(attempt {self.record.launch_attempt + 1})",
                     lambda: self.ctx.ec2.run_twin(
                         spec,
                         client_token=self.record.client_token,
                         heal_id=self.record.heal_id,
                         keep_eni=self.record.strategy == "eni",
+                        image_id=plan.image_id,
+                        root_device_name=plan.root_device_name,
+                        user_data=base64.b64decode(plan.user_data_b64),
                     ),
                 )
                 return new_id
@@ -292,10 +335,24 @@ class Replacement:
                     return None
                 raise
 
-        new_id = await _until(
-            self.ctx, f"{spec.private_ip} to be free", self.ctx.timeouts.launch, launch
-        )
+        new_id = await self._poll(f"{spec.private_ip} to be free", self.ctx.timeouts.launch, launch)
         return {"new_instance_id": new_id}
+
+    async def _wait_running(self) -> None:
+        new = self.record.new_instance_id
+        assert new is not None
+
+        async def running() -> bool:
+            item = await self.ctx.ec2.instance_by_id(new)  # NotFound while it settles: retried
+            state = item["State"]["Name"]
+            if state in ("shutting-down", "terminated"):
+                reason = item.get("StateReason", {})
+                raise TwinDied(
+                    f"{new} {state}: {reason.get('Code', '?')}: {reason.get('Message', '')}"
+                )
+            return bool(state == "running")
+
+        await self._poll(f"{new} to be running", self.ctx.timeouts.running, running)
 
     async def _configure(self) -> None:
         new = self.record.new_instance_id
@@ -306,11 +363,29 @@ class Replacement:
                 f"disable source/dest check on {new}",
                 lambda: self.ctx.ec2.disable_source_dest_check(new),
             )
-        if self._spec().disable_api_termination:
+        if self._spec().disable_api_termination and not await self.ctx.ec2.termination_protected(
+            new
+        ):
             await self._mutate(
                 "configure",
                 f"enable termination protection on {new}",
                 lambda: self.ctx.ec2.set_termination_protection(new, True),
+            )
+
+    async def _repoint_routes(self) -> None:
+        """Routes that sent traffic to the old instance's interface go to the new one."""
+        spec, new = self._spec(), self.record.new_instance_id
+        if self.record.strategy == "eni" or not spec.routes:
+            return  # the kept interface is still their target
+        assert new is not None
+        eni = await self.ctx.ec2.primary_eni_of(new)
+        if eni is None:
+            raise HealFailed(f"{new} has no primary interface to point routes at")
+        for route in spec.routes:
+            await self._mutate(
+                "repoint-routes",
+                f"point {route.destination} in {route.route_table_id} at {eni}",
+                lambda r=route: self.ctx.ec2.replace_route(r, eni),  # type: ignore[misc]
             )
 
     async def _associate_eip(self) -> None:
@@ -319,45 +394,59 @@ class Replacement:
         assert new is not None
         if eip is None or allocation is None:
             return
+        spec = self._spec()
         address = await self.ctx.ec2.address(eip)
-        if address is not None and (
-            address.instance_id == new
-            or (self.record.strategy == "eni" and address.eni_id == self._spec().eni_id)
+        if address is None:
+            raise HealFailed(f"Elastic IP {eip} is no longer allocated: alerting, not moving it")
+        if address.instance_id == new or (
+            self.record.strategy == "eni" and address.eni_id == spec.eni_id
         ):
             return  # already there (the kept ENI carries its EIP with it)
+        if address.instance_id not in (None, spec.instance_id) or (
+            address.eni_id not in (None, spec.eni_id)
+        ):
+            holder = address.instance_id or address.eni_id
+            raise HealFailed(
+                f"Elastic IP {eip} is now on {holder}, not on the old instance or nowhere: "
+                "not moving it (an operator may have moved it)"
+            )
         await self._mutate(
             "associate-eip",
-            f"move EIP {eip} to {new}",
+            f"associate EIP {eip} with {new}",
             lambda: self.ctx.ec2.associate_eip(allocation, new),
         )
 
+    # ------------------------------------------------------------ the new router
+
     async def _wait_ssh(self) -> None:
-        await _until(
-            self.ctx, "SSH on the new instance", self.ctx.timeouts.ssh, self.ctx.access.host_key
-        )
+        await self._poll("SSH on the new instance", self.ctx.timeouts.ssh, self.ctx.access.host_key)
 
     async def _verify_host_key(self) -> dict[str, Any]:
         new = self.record.new_instance_id
         assert new is not None
+        latest = [self._plan().nitro]
 
-        async def console_keys() -> Any:
-            text = await self.ctx.ec2.console_output(new)
+        async def printed() -> frozenset[str] | None:
             try:
-                return parse_console_host_keys(text)
-            except ParseError:
-                return None  # not printed yet: cloud-init writes it late in boot
+                text = await self.ctx.ec2.console_output(new, latest=latest[0])
+            except AwsApiError as exc:
+                if not latest[0]:
+                    raise
+                self.ctx.log.info(
+                    "console Latest refused; reading the buffered post", error=str(exc)
+                )
+                latest[0] = False
+                return None
+            return printed_fingerprints(text)
 
-        keys = await _until(
-            self.ctx,
-            f"host keys in {new}'s console output",
-            self.ctx.timeouts.console,
-            console_keys,
+        fingerprints = await self._poll(
+            f"host key fingerprints in {new}'s console output", self.ctx.timeouts.console, printed
         )
         live = await self.ctx.access.host_key()
-        key_type, _, blob = live.partition(" ")
-        if not host_key_matches(keys, key_type, blob.split(" ")[0]):
+        if not key_is_printed(live, fingerprints):
             raise HealFailed(
-                f"host key of {new} does not match its console output: refusing to restore"
+                f"host key of {new} does not match the fingerprints its boot script printed on "
+                "its console: refusing to restore (a man in the middle?)"
             )
         return {"host_key": live}
 
@@ -368,18 +457,23 @@ class Replacement:
         text, version = backup
         key = self.record.host_key
         assert key is not None
-        try:
-            await self._restore_once(text, version, key)
-        except SshAuthFailed as exc:  # cloud-init may not have installed the login key yet
-            raise _NotYet(str(exc)) from None
-        return {"backup_version": version}
+        access = self.ctx.access.trusting(key)
 
-    async def _restore_once(self, text: str, version: str, key: str) -> None:
-        await self._mutate(
-            "restore",
-            f"restore backup {version} onto {self.record.new_instance_id}",
-            lambda: self.ctx.access.restore(text, key),
+        async def run() -> str:
+            try:
+                return await restore(access, text, self.ctx.strip_sections)
+            except SshAuthFailed as exc:
+                raise HealFailed(
+                    f"the new router refused vpnwatch's key ({exc}): was the user data's "
+                    "ssh_authorized_keys applied?"
+                ) from None
+            except RestoreMismatch as exc:
+                raise HealFailed(f"restore not saved: {exc}") from None
+
+        release = await self._mutate(
+            "restore", f"restore backup {version} onto {self.record.new_instance_id}", run
         )
+        return {"backup_version": version, "extra": {**self.record.extra, "release": release}}
 
     async def _verify(self) -> None:
         new = self.record.new_instance_id
@@ -389,11 +483,10 @@ class Replacement:
             ok, why = await self.ctx.verify(new)
             if not ok:
                 self.ctx.log.info("verifying replacement", router=self.record.router, detail=why)
+                raise NotYet(why)
             return ok
 
-        await _until(
-            self.ctx, "BGP Established and AWS tunnels UP", self.ctx.timeouts.verify, healthy
-        )
+        await self._poll("BGP Established and AWS tunnels UP", self.ctx.timeouts.verify, healthy)
 
 
 async def _nothing() -> None:

@@ -34,6 +34,7 @@ class Scenario:
         ladder: str | None = None,
         dry_run: bool = False,
         env: dict[str, str] | None = None,
+        world_options: dict[str, Any] | None = None,
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True)
@@ -44,9 +45,11 @@ class Scenario:
             boot_delay=0.5,
             console_delay=0.5,
             heal_dry_run=dry_run,
+            **(world_options or {}),
         )
         self.state_dir = workdir / "state"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("VPNWATCH_")}
+        self.env.update(self.world.daemon_environ())  # the IAM principal with iam_policy
         self.env.update(
             VPNWATCH_STATE_DIR=str(self.state_dir),
             VPNWATCH_METRICS__LISTEN="127.0.0.1:0",

@@ -94,6 +94,7 @@ class Replacement:
     def __init__(self, record: HealRecord, ctx: ReplaceContext) -> None:
         self.record = record
         self.ctx = ctx
+        self.ctx_step = ""  # the step running now (for retry log lines)
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -153,6 +154,7 @@ class Replacement:
 
     async def _run_step(self, step: str) -> dict[str, Any]:
         action = getattr(self, "_" + step.replace("-", "_"))
+        self.ctx_step = step
         limits = {
             "terminate": self.ctx.timeouts.api, "wait-terminated": self.ctx.timeouts.terminate,
             "launch": self.ctx.timeouts.launch, "wait-running": self.ctx.timeouts.running,
@@ -198,10 +200,20 @@ class Replacement:
             call=call,
         )
 
+    def _retrying(self, step: str) -> Callable[[BaseException], None]:
+        def log(exc: BaseException) -> None:
+            if not isinstance(exc, NotYet):  # waiting is normal; errors are worth a line
+                self.ctx.log.warning(
+                    "heal step retrying", heal_id=self.record.heal_id, step=step, error=str(exc)
+                )
+
+        return log
+
     async def _poll(self, what: str, limit: float, probe: Callable[[], Awaitable[Any]]) -> Any:
         return await until_ready(
             what, limit, probe, monotonic=self.ctx.monotonic, sleep=self.ctx.sleep,
-            interval=self.ctx.timeouts.poll,
+            interval=self.ctx.timeouts.poll, also_retry=settling,
+            on_retry=self._retrying(self.ctx_step),
         )  # fmt: skip
 
     # ------------------------------------------------------------ before the point of no return

@@ -207,3 +207,22 @@ def test_stop_start_cures_a_router_whose_host_fails_its_status_checks(
     assert {"stop", "start"} <= done_steps(s)
     router = s.world.topology.router(ROUTER)
     assert s.world.aws.eip_holder(router.public_ip) == instance
+
+
+def test_a_twin_that_dies_in_pending_is_reported_and_relaunched_with_a_new_token(
+    scenario: Callable[..., Scenario],
+) -> None:
+    s = scenario(ladder=UNREACHABLE_REPLACE)
+    s.wait_backups()
+    old, ip = s.world.router_instance(ROUTER), s.world.topology.router(ROUTER).private_ip
+    s.world.doom_next_launch(ROUTER, "Server.InternalError", "Internal error on launch")
+    s.world.fault(ROUTER, "crash")
+    record = s.wait_heal_done(ROUTER, timeout=180)
+    assert record["launch_attempt"] == 1
+    (dead,) = record["extra"]["dead_twins"]
+    assert "terminated: Server.InternalError" in dead
+    new = assert_replaced(s.world, ROUTER, old, ip)
+    mine = {i["instance_id"]: i["state"] for i in s.world.state()["instances"]
+            if i.get("router") == ROUTER}  # fmt: skip
+    assert sorted(mine.values()) == ["running", "terminated", "terminated"] and new in mine
+    assert any(e.get("event") == "launched twin died" for e in s.logs())

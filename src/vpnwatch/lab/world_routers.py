@@ -20,14 +20,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import asyncssh
 
 from vpnwatch.lab.console_book import ConsoleBook
 from vpnwatch.lab.loop_thread import LoopThread
 from vpnwatch.lab.router_plans import RouterPlan
+from vpnwatch.lab.router_power import PowerEvents
+from vpnwatch.lab.router_slots import Launch, RouterSlot
 from vpnwatch.lab.safety import LabError
 from vpnwatch.lab.telemetry import TunnelRef, TunnelState
 from vpnwatch.lab.vyos_sim import Fault, SimulatedRouter, Timings
@@ -36,39 +37,11 @@ from vpnwatch.lab.vyos_sim.console import boot_lines, host_label, ready_lines
 from vpnwatch.lab.vyos_sim.formats import Version
 
 _log = logging.getLogger("vpnwatch.lab.routers")
-SlotState = Literal["running", "rebooting", "booting", "stopped", "terminated", "failed"]
 FAULT_KINDS = tuple(str(f) for f in Fault)
+__all__ = ["FAULT_KINDS", "Launch", "RouterSlot", "WorldRouters"]
 
 
-@dataclass(frozen=True)
-class Launch:
-    """What a RunInstances gives a new instance of a router (from its AMI and user data)."""
-
-    version: Version
-    login_keys: tuple[tuple[str, str], ...]  # (name, OpenSSH public key line)
-    edits: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()
-    files: Mapping[str, tuple[bytes, int, bool]] = field(default_factory=dict)
-    boot_after: float = 0.0  # seconds until it boots (pending window + boot time)
-    boot_scripts: bool = True
-
-
-@dataclass
-class RouterSlot:
-    plan: RouterPlan
-    instance_id: str
-    eni_id: str
-    port: int = 0
-    state: SlotState = "running"
-    router: SimulatedRouter | None = None
-    generation: int = 0  # bumped by terminate/relaunch: stale boots and reboots give up
-    tamper_next: bool = False
-    doom_next: tuple[str, str] | None = None  # StateReason (code, message) of its next launch
-    impaired: bool = False  # its host is broken: down until stopped and started
-    instances: list[str] = field(default_factory=list)  # every instance id it has had
-    boot_scripts: bool = True
-
-
-class WorldRouters:
+class WorldRouters(PowerEvents):
     def __init__(
         self,
         loop: LoopThread,
@@ -368,83 +341,6 @@ class WorldRouters:
             self._monotonic(),
         )  # fmt: skip
 
-    def rebooted(self, instance_id: str) -> None:
-        """RebootInstances: down now, back after the boot delay with its saved config."""
-        self._power_cycle(instance_id, "rebooting", self.boot_delay, new_host=False)
-
-    def stopped(self, instance_id: str) -> None:
-        """StopInstances: the router powers off; its disk (config, host key) stays."""
-        with self._lock:
-            slot = self._slot_of(instance_id)
-            if slot is None or slot.router is None:
-                return
-            router = slot.router
-            slot.state, slot.generation = "stopped", slot.generation + 1
-        self._loop.run(router.set_fault(Fault.CRASH))
-        self.consoles.print(instance_id, ["[  OK  ] Reached target System Power Off."],
-                            self._monotonic())  # fmt: skip
-
-    def started(self, instance_id: str, after: float) -> None:
-        """StartInstances: on new hardware, it boots its saved config after `after` s."""
-        self._power_cycle(instance_id, "booting", after + self.boot_delay, new_host=True)
-
-    def _slot_of(self, instance_id: str) -> RouterSlot | None:
-        name = self._owner.get(instance_id)
-        slot = self._slots.get(name) if name else None
-        return slot if slot is not None and slot.instance_id == instance_id else None
-
-    def _power_cycle(
-        self, instance_id: str, state: SlotState, delay: float, *, new_host: bool
-    ) -> None:
-        with self._lock:
-            slot = self._slot_of(instance_id)
-            if slot is None or slot.router is None:
-                return
-            router = slot.router
-            if new_host:
-                slot.impaired = False
-            slot.state, slot.generation = state, slot.generation + 1
-            generation = slot.generation
-        self._loop.run(router.set_fault(Fault.CRASH))
-        self._submit(self._come_back(slot, router, generation, instance_id, delay))
-
-    async def _come_back(
-        self, slot: RouterSlot, router: SimulatedRouter, generation: int, instance_id: str,
-        delay: float,
-    ) -> None:  # fmt: skip
-        await asyncio.sleep(delay)
-        if slot.generation != generation or slot.router is not router or slot.impaired:
-            return  # a broken host does not come back from a reboot
-        await router.clear_fault()  # a reboot cures every software fault
-        with self._lock:
-            if slot.generation != generation:
-                return
-            slot.state = "running"
-        await self._finish_boot(slot, instance_id, router)
-
-    def impair(self, name: str) -> str:
-        """The router's host breaks: it goes down and its status checks fail until the
-        instance is stopped and started (new hardware). Returns the instance id."""
-        with self._lock:
-            slot = self._slot(name)
-            router, slot.impaired = slot.router, True
-        if router is not None:
-            self._loop.run(router.set_fault(Fault.CRASH))
-        return slot.instance_id
-
-    def doom_next_launch(self, name: str, code: str, message: str) -> None:
-        """The next launch of `name` dies in `pending` with that StateReason."""
-        with self._lock:
-            self._slot(name).doom_next = (code, message)
-
-    def take_doom(self, name: str) -> tuple[str, str] | None:
-        with self._lock:
-            slot = self._slots.get(name)
-            if slot is None:
-                return None
-            doom, slot.doom_next = slot.doom_next, None
-            return doom
-
     def plan_version(self, name: str) -> Version:
         return self._slot(name).plan.version
 
@@ -452,13 +348,6 @@ class WorldRouters:
     def client_key(self) -> str:
         """The daemon's public key (OpenSSH line)."""
         return self._client_key
-
-    def impaired(self, instance_id: str) -> bool:
-        with self._lock:
-            slot = self._slot_of(instance_id)
-            return slot is not None and slot.impaired
-
-    # ------------------------------------------------------------ the lab's knobs
 
     def tamper_next_console(self, name: str) -> None:
         """The next relaunch of `name` presents a host key other than the one on its disk

@@ -256,6 +256,7 @@ def test_11_host_key_not_matching_console_output_refuses_the_restore(scenario) -
     assert record["status"] == "failed"
     assert "does not match the fingerprints its boot script printed" in record["error"]
     assert "restore" not in record["steps_done"]
+    assert "wait-ssh" in record["steps_done"]  # the failed record keeps the steps it did
     assert not any(e["step"] == "restore" for e in audit_entries(s))
     wait_for(
         "heal failure metric",

@@ -111,7 +111,7 @@ def test_a_deregistered_ami_fails_the_rehearsal_and_a_crash_terminates_nothing(
     record = s.wait_heal_finished(ROUTER)
     assert record["status"] == "failed" and "preflight failed, nothing done" in record["error"]
     assert "ami:" in record["error"]
-    assert "terminate" not in record["steps_done"] and done_steps(s) == set()
+    assert record["steps_done"] == ["capture"] and done_steps(s) == set()
     states = [i["state"] for i in s.world.state()["instances"] if i["instance_id"] == old]
     assert states == ["running"]
 
@@ -226,3 +226,30 @@ def test_a_twin_that_dies_in_pending_is_reported_and_relaunched_with_a_new_token
             if i.get("router") == ROUTER}  # fmt: skip
     assert sorted(mine.values()) == ["running", "terminated", "terminated"] and new in mine
     assert any(e.get("event") == "launched twin died" for e in s.logs())
+
+
+def test_a_vpc_route_through_the_router_is_repointed_to_its_twin(
+    scenario: Callable[..., Scenario],
+) -> None:
+    s = scenario(ladder=UNREACHABLE_REPLACE)
+    router = s.world.topology.router(ROUTER)
+    ec2 = lab_client("ec2", s.world.endpoint_url)
+    table = ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [s.world.topology.site("spoke1").vpc_id]}]
+    )["RouteTables"][0]["RouteTableId"]
+    ec2.create_route(
+        RouteTableId=table, DestinationCidrBlock="192.168.50.0/24",
+        NetworkInterfaceId=router.eni_id,
+    )  # fmt: skip
+    s.wait_backups()
+    old = s.world.router_instance(ROUTER)
+    s.world.fault(ROUTER, "crash")
+    record = s.wait_heal_done(ROUTER)
+    new = assert_replaced(s.world, ROUTER, old, router.private_ip)
+    assert "repoint-routes" in done_steps(s)
+    (spec_route,) = record["launch_spec"]["routes"]
+    assert spec_route["destination"] == "192.168.50.0/24"
+    item = ec2.describe_instances(InstanceIds=[new])["Reservations"][0]["Instances"][0]
+    routes = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0]["Routes"]
+    route = next(r for r in routes if r.get("DestinationCidrBlock") == "192.168.50.0/24")
+    assert route["NetworkInterfaceId"] == item["NetworkInterfaces"][0]["NetworkInterfaceId"]

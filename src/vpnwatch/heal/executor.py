@@ -216,7 +216,9 @@ class HealExecutor:
             )
             return record  # still "running": resumed once actions are unpaused
         except Exception as exc:
-            record = replace(record, status="failed", error=f"{type(exc).__name__}: {exc}")
+            # the workflow saved every step it finished: keep them in the failed record
+            latest = self._store.load(record.heal_id) or record
+            record = replace(latest, status="failed", error=f"{type(exc).__name__}: {exc}")
             self._store.save(record)
             self._log.error(
                 "heal failed", heal_id=record.heal_id, router=router, error=record.error

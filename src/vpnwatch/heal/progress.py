@@ -61,15 +61,20 @@ class ProgressStore:
     def load_all(self) -> list[HealRecord]:
         if not self._dir.exists():
             return []
-        out = []
-        for path in sorted(self._dir.glob("*.json")):
-            data = read_json(path, None)
-            if data is None:
-                continue
-            data["steps_done"] = tuple(data.get("steps_done", ()))
-            known = {f.name for f in fields(HealRecord)}
-            out.append(HealRecord(**{k: v for k, v in data.items() if k in known}))
-        return out
+        found = (_record(read_json(p, None)) for p in sorted(self._dir.glob("*.json")))
+        return [r for r in found if r is not None]
+
+    def load(self, heal_id: str) -> HealRecord | None:
+        """The record as last saved (None when there is none)."""
+        return _record(read_json(self._path(heal_id), None))
 
     def unfinished(self) -> list[HealRecord]:
         return [r for r in self.load_all() if r.status == "running"]
+
+
+def _record(data: Any) -> HealRecord | None:
+    if not isinstance(data, dict):
+        return None
+    data["steps_done"] = tuple(data.get("steps_done", ()))
+    known = {f.name for f in fields(HealRecord)}
+    return HealRecord(**{k: v for k, v in data.items() if k in known})

@@ -372,6 +372,11 @@ class EmulatedAws:
             refusal = hook(request)
             if refusal is not None:
                 return refusal
+        if request.params.get("DryRun", "").lower() == "true":
+            # EC2 answers every authorized, valid DryRun so; moto ignores DryRun on some
+            # actions (ReplaceRoute would really replace the route)
+            message = "Request would have succeeded, but DryRun flag is set."
+            return InjectedError("DryRunOperation", 412, message)
         return None
 
     def _hooks(self, table: dict[str, list[Any]], action: str | None) -> list[Any]:

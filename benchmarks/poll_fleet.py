@@ -35,7 +35,8 @@ from pathlib import Path
 
 import asyncssh
 
-from vpnwatch.adapters.vyos import RouterEndpoint, SshSettings, VyosClient
+from vpnwatch.adapters.vyos import RouterEndpoint, VyosClient
+from vpnwatch.config import SshConfig
 from vpnwatch.errors import ParseError
 from vpnwatch.logs import configure_logging
 from vpnwatch.parsers import parse_bgp_summary, parse_ike_sa, parse_ipsec_sa
@@ -106,8 +107,8 @@ class NaiveResult:
 # ---------------------------------------------------------------- vpnwatch's poller
 
 
-def ssh_settings(fleet: Fleet, opts: Options) -> SshSettings:
-    return SshSettings(
+def ssh_settings(fleet: Fleet, opts: Options) -> SshConfig:
+    return SshConfig(
         user="vyos", key_file=fleet.key_file, known_hosts=fleet.known_hosts,
         connect_timeout=opts.connect_timeout, command_timeout=opts.command_timeout,
         keepalive_interval=10.0, max_concurrency=opts.max_concurrency,

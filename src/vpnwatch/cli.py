@@ -1,16 +1,15 @@
-"""Command line: `vpnwatch run|check|validate-config|parse|lab|demo` (DESIGN §7)."""
+"""Command line: the argument parser and dispatch; each command lives in `commands/`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Sequence
 
 from vpnwatch import __version__
-from vpnwatch.errors import ConfigError
+from vpnwatch.vocabulary import ACTIONS
 
 EXIT_OK = 0
 EXIT_UNHEALTHY = 1
@@ -44,11 +43,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("heal", help="heal one router by hand through the same guards")
     p.add_argument("--config", "-c", required=True, help="path to the YAML config")
     p.add_argument("--router", help="router name as in the config")
-    p.add_argument(
-        "--action",
-        default="replace",
-        choices=["reset-bgp", "restart-vpn", "reboot", "stop-start", "replace"],
-    )
+    p.add_argument("--action", default="replace", choices=[str(a) for a in ACTIONS])
     p.add_argument("--dry-run", action="store_true", help="only log what would be done")
     p.add_argument(
         "--rehearse",
@@ -59,87 +54,108 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--reset-breaker", action="store_true", help="close the circuit breaker")
 
+    for name, what in (("pause", "stop all actions"), ("resume", "resume actions")):
+        p = sub.add_parser(name, help=f"{what} (observing goes on), through the daemon")
+        p.add_argument("--config", "-c", required=True, help="path to the YAML config")
+
+    p = sub.add_parser("requests", help="list operator requests and their answers")
+    p.add_argument("--config", "-c", required=True, help="path to the YAML config")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("state", help="check the state files, or move an unreadable one aside")
+    p.add_argument("action", choices=["check", "reset"])
+    p.add_argument("--config", "-c", required=True, help="path to the YAML config")
+    p.add_argument("--file", help="reset: the unreadable document (as `state check` names it)")
+
     p = sub.add_parser("backup", help="pull, sanitize and store router config backups now")
     p.add_argument("--config", "-c", required=True, help="path to the YAML config")
     p.add_argument("--router", help="only this router")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("render", help="print each router's VyOS config from AWS and the sites")
+    p.add_argument("--config", "-c", required=True, help="path to the YAML config")
+    p.add_argument("--router", help="only this router")
+    p.add_argument("--vyos", choices=["1.3", "1.4", "1.5"], help="syntax (default: show version)")
+    p.add_argument("--format", default="commands", choices=["commands", "json"])
+    p.add_argument("--show-secrets", action="store_true", help="print pre-shared keys")
+    p.add_argument("--diff", action="store_true", help="commands that align the running config")
 
     sub.add_parser("lab", help="the emulated world (moto + simulated VyOS); see `vpnwatch lab -h`")
     sub.add_parser("demo", help="run the daemon against the emulated world, live, until Ctrl-C")
     return parser
 
 
-def _config_error(exc: ConfigError, path: str) -> int:
-    print(f"vpnwatch: invalid config {path}:", file=sys.stderr)
-    for problem in exc.problems:
-        print(f"  - {problem}", file=sys.stderr)
-    return EXIT_CONFIG
-
-
 def _cmd_validate(path: str) -> int:
-    from vpnwatch.config import load_config
+    from vpnwatch.commands.common import load
 
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        return _config_error(exc, path)
+    config = load(path, machine=True)
+    if isinstance(config, int):
+        return config
     routers = sum(len(s.routers) for s in config.sites)
     print(f"{path}: ok ({len(config.sites)} sites, {routers} routers)")
     return EXIT_OK
 
 
-def _cmd_check(path: str, as_json: bool) -> int:
-    from vpnwatch.app import check_once
-    from vpnwatch.config import load_config
-    from vpnwatch.logs import configure_logging, get_logger
-    from vpnwatch.report import as_json as to_json
-    from vpnwatch.report import as_text, exit_code
-
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        return _config_error(exc, path)
-    configure_logging("json" if as_json else config.logging.format, "warning")
-    result = asyncio.run(check_once(config, get_logger()))
-    if as_json:
-        print(json.dumps(to_json(result), indent=2))
-    else:
-        print(as_text(result))
-    return exit_code(result)
-
-
 def _cmd_run(path: str) -> int:
-    from vpnwatch.app import run_daemon
-    from vpnwatch.config import load_config
-    from vpnwatch.logs import configure_logging, get_logger
+    from pathlib import Path
 
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        return _config_error(exc, path)
+    from vpnwatch.commands.common import load
+    from vpnwatch.logs import configure_logging, get_logger
+    from vpnwatch.service.run import run_daemon
+
+    config = load(path, machine=True)
+    if isinstance(config, int):
+        return config
     configure_logging(config.logging.format, config.logging.level)
-    return asyncio.run(run_daemon(config, get_logger()))
+    return asyncio.run(run_daemon(Path(path), config, get_logger()))
 
 
 def _cmd_heal(args: argparse.Namespace) -> int:
-    from vpnwatch.config import load_config
+    from vpnwatch.commands.common import load
+    from vpnwatch.commands.heal import heal_by_hand
+    from vpnwatch.commands.operator import ask
     from vpnwatch.logs import configure_logging, get_logger
-    from vpnwatch.manual import run_heal
+    from vpnwatch.vocabulary import Action, RequestKind
 
     environ = dict(os.environ)
     if args.dry_run:
         environ["VPNWATCH_HEAL__DRY_RUN"] = "true"
-    try:
-        config = load_config(args.config, environ=environ)
-    except ConfigError as exc:
-        return _config_error(exc, args.config)
+    config = load(args.config, environ=environ)
+    if isinstance(config, int):
+        return config
     if args.rehearse:
-        from vpnwatch.heal.rehearse import run_rehearsal
+        from vpnwatch.commands.heal import rehearse_by_hand
 
         configure_logging("json" if args.json else config.logging.format, "warning")
-        return run_rehearsal(config, args.router, args.json)
+        return asyncio.run(rehearse_by_hand(config, get_logger(), args.router, args.json))
     configure_logging(config.logging.format, config.logging.level)
-    return run_heal(config, get_logger(), args.router, args.action, args.yes, args.reset_breaker)
+    if args.reset_breaker:
+        return ask(config, RequestKind.RESET_BREAKER)
+    if args.router is None:
+        print("vpnwatch heal: --router is required (or --reset-breaker)", file=sys.stderr)
+        return EXIT_CONFIG
+    action = Action(args.action)
+    return asyncio.run(heal_by_hand(config, get_logger(), args.router, action, args.yes))
+
+
+def _cmd_operator(args: argparse.Namespace) -> int:
+    from vpnwatch.commands import operator, state
+    from vpnwatch.commands.common import load
+    from vpnwatch.vocabulary import RequestKind
+
+    config = load(args.config)
+    if isinstance(config, int):
+        return config
+    if args.command == "requests":
+        return operator.list_requests(config, args.json)
+    if args.command == "state" and args.action == "check":
+        return state.state_check(config)
+    if args.command == "state":
+        if not args.file:
+            print("vpnwatch state reset: --file is required", file=sys.stderr)
+            return EXIT_CONFIG
+        return state.state_reset(config, args.file)
+    return operator.ask(config, RequestKind(args.command))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -159,15 +175,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "validate-config":
         return _cmd_validate(args.file)
     if args.command == "check":
-        return _cmd_check(args.config, args.json)
+        from vpnwatch.commands.check import run_check
+
+        return run_check(args.config, args.json)
     if args.command == "run":
         return _cmd_run(args.config)
     if args.command == "heal":
         return _cmd_heal(args)
+    if args.command in ("pause", "resume", "requests", "state"):
+        return _cmd_operator(args)
     if args.command == "backup":
-        from vpnwatch.backup.cli import run_backup
+        from vpnwatch.commands.backup import run_backup
 
-        return int(run_backup(args.config, args.router, args.json))
+        return run_backup(args.config, args.router, args.json)
+    if args.command == "render":
+        from vpnwatch.commands.render import run_render
+
+        return run_render(
+            args.config, args.router, args.vyos, args.format, args.show_secrets, args.diff
+        )
     if args.command == "parse":
         from vpnwatch.parsers.cli import run_parse
 

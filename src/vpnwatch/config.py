@@ -1,34 +1,33 @@
-"""The configuration: one YAML file validated into frozen models (DESIGN §9).
+"""What a valid configuration is: frozen pydantic models, every problem reported with its path.
 
-Every problem is reported at once with its YAML path; `VPNWATCH_*` environment variables
-override single keys (`VPNWATCH_HEALTH__INTERVAL=10`, `VPNWATCH_AWS__ENDPOINT_URL=...`).
+Reading the YAML file and the `VPNWATCH_*` overrides is `configfile.py`; what `run` needs
+from the machine (state directory, listen address, key files) is `startup_checks.py`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import urlparse
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vpnwatch.errors import ConfigError
+from vpnwatch.redaction import redact_data
+from vpnwatch.vocabulary import ACTIONS, HEALABLE_KINDS, Action, FailureKind
 
-ENV_PREFIX = "VPNWATCH_"
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+_REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys are typos; .inf/.nan are never a duration or a count.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AwsConfig(_Strict):
-    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    region: str = Field("us-east-1", pattern=_REGION)
     endpoint_url: str | None = None
     connect_timeout: float = Field(1.0, gt=0)
     read_timeout: float = Field(1.2, gt=0)
@@ -69,7 +68,11 @@ class SshConfig(_Strict):
     port: int = Field(22, ge=1, le=65535)
     connect_timeout: float = Field(2.0, gt=0)
     command_timeout: float = Field(2.5, gt=0)
+    config_timeout: float = Field(120.0, gt=0)  # a commit or an upload can take long
     keepalive_interval: float = Field(10.0, gt=0)
+    keepalive_count_max: int = Field(3, ge=1)
+    reconnect_backoff_initial: float = Field(1.0, ge=0)
+    reconnect_backoff_max: float = Field(30.0, ge=0)
     max_concurrency: int = Field(64, ge=1, le=4096)
     max_output_bytes: int = Field(1_048_576, ge=4096)
 
@@ -105,12 +108,41 @@ class SiteExpect(_Strict):
     min_prefixes: int = Field(1, ge=0)
 
 
+def _ipv4_network(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(value, strict=True))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 network such as 10.1.0.0/16") from None
+
+
+class SiteVpn(_Strict):
+    """The site's routing intent for `vpnwatch render` (the article's policies)."""
+
+    vpc_cidr: str  # the VPC: static route to its router; what a spoke advertises
+    aggregate: str | None = None  # hub only: what it advertises to the spokes (10.0.0.0/8)
+    bgp_asn: int | None = Field(None, ge=1, le=4294967294)  # default: the customer gateway's
+
+    @field_validator("vpc_cidr", "aggregate")
+    @classmethod
+    def _network(cls, value: str | None) -> str | None:
+        return None if value is None else _ipv4_network(value)
+
+    @model_validator(mode="after")
+    def _aggregate_covers_vpc(self) -> Self:
+        if self.aggregate is not None and not ipaddress.IPv4Network(self.vpc_cidr).subnet_of(
+            ipaddress.IPv4Network(self.aggregate)
+        ):
+            raise ValueError("aggregate must contain the site's own vpc_cidr")
+        return self
+
+
 class SiteConfig(_Strict):
     name: str = Field(pattern=_NAME)
     role: Literal["hub", "spoke"]
-    region: str | None = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    region: str | None = Field(None, pattern=_REGION)
     expect: SiteExpect = SiteExpect()
     routers: list[RouterEntry] = Field(min_length=1, max_length=2)
+    vpn: SiteVpn | None = None
 
 
 class HealthConfig(_Strict):
@@ -124,7 +156,7 @@ class S3BackupConfig(_Strict):
     bucket: str = Field(min_length=3, max_length=63)
     prefix: str = "vpnwatch/"
     kms_key_id: str | None = None  # SSE-KMS key id or ARN; None = the bucket's default
-    region: str | None = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    region: str | None = Field(None, pattern=_REGION)
 
 
 class BackupConfig(_Strict):
@@ -175,14 +207,16 @@ class HealAwsConfig(_Strict):
     retry_max_backoff: float = Field(20.0, ge=0)
 
 
-_ACTION = Literal["reset-bgp", "restart-vpn", "reboot", "stop-start", "replace"]
-_KIND = Literal["bgp-ipsec-down", "unreachable"]
-
-
-def _default_ladder() -> dict[_KIND, list[_ACTION]]:
+def _default_ladder() -> dict[FailureKind, list[Action]]:
+    # stop-start only for an unreachable router: a reachable one has working hardware.
     return {
-        "bgp-ipsec-down": ["reset-bgp", "restart-vpn", "reboot", "replace"],
-        "unreachable": ["reboot", "stop-start", "replace"],
+        FailureKind.TUNNELS_DOWN: [
+            Action.RESET_BGP,
+            Action.RESTART_VPN,
+            Action.REBOOT,
+            Action.REPLACE,
+        ],
+        FailureKind.UNREACHABLE: [Action.REBOOT, Action.STOP_START, Action.REPLACE],
     }
 
 
@@ -196,8 +230,8 @@ class VerifyWindows(_Strict):
     stop_start: float = Field(300.0, ge=0)
     replace: float = Field(120.0, ge=0)
 
-    def for_action(self, action: str) -> float:
-        value: float = getattr(self, action.replace("-", "_"))
+    def for_action(self, action: Action) -> float:
+        value: float = getattr(self, action.config_key)
         return value
 
 
@@ -207,7 +241,7 @@ class HealConfig(_Strict):
     paused: bool = False
     pause_file: Path | None = None  # default: <state_dir>/PAUSE; present = paused
     strategy: Literal["same-ip", "eni"] = "same-ip"
-    ladder: dict[_KIND, list[_ACTION]] = Field(default_factory=_default_ladder)
+    ladder: dict[FailureKind, list[Action]] = Field(default_factory=_default_ladder)
     verify_windows: VerifyWindows = VerifyWindows()
     cooldown: float = Field(600.0, ge=0)
     max_concurrent_heals: int = Field(1, ge=1)
@@ -219,14 +253,17 @@ class HealConfig(_Strict):
 
     @field_validator("ladder")
     @classmethod
-    def _ladder_escalates(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        order = ["reset-bgp", "restart-vpn", "reboot", "stop-start", "replace"]
+    def _ladder_escalates(
+        cls, value: dict[FailureKind, list[Action]]
+    ) -> dict[FailureKind, list[Action]]:
         for kind, steps in value.items():
-            idx = [order.index(s) for s in steps]
-            if idx != sorted(set(idx)):
+            if kind not in HEALABLE_KINDS:
+                raise ValueError(f"{kind} is alert only: it cannot have a ladder")
+            severities = [a.severity for a in steps]
+            if severities != sorted(set(severities)):
                 raise ValueError(
                     f"ladder {kind}: steps must escalate without repeats "
-                    f"(order: {', '.join(order)})"
+                    f"(order: {', '.join(ACTIONS)})"
                 )
         return value
 
@@ -240,9 +277,9 @@ class HealConfig(_Strict):
 
 
 class LockConfig(_Strict):
-    # DESIGN §4 "leader only": every mutating step already consults a leader hook, which is
-    # always true with `none`. The shared backends are not built yet: refuse them clearly
-    # rather than run two replicas that both believe they lead.
+    # `none`: one host; processes sharing a state directory elect a leader through a file
+    # lock (statestore/lease.py). The shared backends are not built yet: refuse them clearly
+    # rather than run two replicas on two hosts that both believe they lead.
     backend: Literal["none", "dynamodb", "kubernetes"] = "none"
 
     @field_validator("backend")
@@ -311,6 +348,7 @@ class Config(_Strict):
         problems: list[str] = []
         seen_sites: set[str] = set()
         seen_routers: set[str] = set()
+        instance_owner: dict[str, str] = {}
         for site in self.sites:
             if site.name in seen_sites:
                 problems.append(f"site name {site.name!r} is used twice")
@@ -319,6 +357,14 @@ class Config(_Strict):
                 if router.name in seen_routers:
                     problems.append(f"router name {router.name!r} is used twice")
                 seen_routers.add(router.name)
+                if router.instance_id is not None:
+                    owner = instance_owner.setdefault(router.instance_id, router.name)
+                    if owner != router.name:
+                        problems.append(
+                            f"instance {router.instance_id} is given to both {owner} and "
+                            f"{router.name}"
+                        )
+        problems += _vpn_problems(self.sites)
         unknown = sorted(set(self.heal.ami) - seen_routers)
         if unknown:
             problems.append(f"heal.ami names routers that are not configured: {', '.join(unknown)}")
@@ -347,140 +393,28 @@ class Config(_Strict):
         return tuple(sorted({self.region_of(s) for s in self.sites}))
 
 
-# ---------------------------------------------------------------- loading
-
-
-def _yaml_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def _format_errors(error: ValidationError) -> list[str]:
+def _vpn_problems(sites: list[SiteConfig]) -> list[str]:
+    """The hub advertises an aggregate, spokes their VPC; VPCs must not overlap."""
     problems = []
-    for item in error.errors():
-        loc = tuple(p for p in item["loc"] if not str(p).startswith("function-"))
-        msg = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling against config.example.yaml)"
-        elif item["type"] == "missing":
-            msg = "required key is missing"
-        problems.append(f"{_yaml_path(loc)}: {msg}")
+    seen: list[tuple[str, ipaddress.IPv4Network]] = []
+    for site in sites:
+        if site.vpn is None:
+            continue
+        if site.role == "hub" and site.vpn.aggregate is None:
+            problems.append(f"site {site.name!r}: a hub needs vpn.aggregate (what it advertises)")
+        if site.role == "spoke" and site.vpn.aggregate is not None:
+            problems.append(f"site {site.name!r}: only a hub advertises an aggregate")
+        net = ipaddress.IPv4Network(site.vpn.vpc_cidr)
+        for other, other_net in seen:
+            if net.overlaps(other_net):
+                problems.append(f"sites {other!r} and {site.name!r}: vpn.vpc_cidr overlap")
+        seen.append((site.name, net))
     return problems
-
-
-def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
-    """Apply VPNWATCH_A__B=value overrides in place; returns the keys it set."""
-    applied = []
-    for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
-            continue
-        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
-        if not path:
-            continue
-        node = data
-        for key in path[:-1]:
-            child = node.get(key)
-            if not isinstance(child, dict):
-                child = {}
-                node[key] = child
-            node = child
-        node[path[-1]] = yaml.safe_load(raw) if raw.strip() else None
-        applied.append(".".join(path))
-    return applied
-
-
-def parse_config(
-    text: str, *, source: str = "<config>", environ: Mapping[str, str] | None = None
-) -> Config:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError([f"{source}: not valid YAML{where}"]) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError([f"{source}: the top level must be a mapping of keys"])
-    _apply_env(data, os.environ if environ is None else environ)
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_format_errors(exc)) from None
-
-
-def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Config:
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{file}: cannot read the config file ({exc.strerror})"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{file}: the config file is not UTF-8 text"]) from None
-    config = parse_config(text, source=str(file), environ=environ)
-    base = file.parent
-    return _resolve_paths(config, base)
-
-
-def _resolve_paths(config: Config, base: Path) -> Config:
-    """Relative file paths in the config are relative to the config file's directory."""
-
-    def fix(p: Path | None) -> Path | None:
-        return None if p is None or p.is_absolute() else base / p
-
-    ssh_updates = {
-        k: v
-        for k, v in (
-            ("key_file", fix(config.ssh.key_file)),
-            ("known_hosts", fix(config.ssh.known_hosts)),
-        )
-        if v is not None
-    }
-    updates: dict[str, Any] = {}
-    if ssh_updates:
-        updates["ssh"] = config.ssh.model_copy(update=ssh_updates)
-    state = fix(config.state_dir)
-    if state is not None:
-        updates["state_dir"] = state
-    heal_updates = {
-        k: v
-        for k, v in (
-            ("pause_file", fix(config.heal.pause_file)),
-            ("audit_file", fix(config.heal.audit_file)),
-        )
-        if v is not None
-    }
-    if heal_updates:
-        updates["heal"] = config.heal.model_copy(update=heal_updates)
-    backup_dir = fix(config.backup.directory)
-    if backup_dir is not None:
-        updates["backup"] = config.backup.model_copy(update={"directory": backup_dir})
-    return config.model_copy(update=updates) if updates else config
-
-
-_SECRET_KEY = re.compile(r"(secret|password|token|psk|pre_shared|private)", re.IGNORECASE)
 
 
 def redacted(config: Config) -> dict[str, Any]:
     """The effective config for the start-up log: file paths only, secrets masked."""
-    data: dict[str, Any] = config.model_dump(mode="json")
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: "***" if _SECRET_KEY.search(k) else walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    cleaned: dict[str, Any] = walk(data)
-    url = config.aws.endpoint_url
-    if url and "@" in url:  # credentials in a URL
-        cleaned["aws"]["endpoint_url"] = re.sub(r"//[^@]*@", "//***@", url)
+    cleaned: dict[str, Any] = redact_data(config.model_dump(mode="json"))
     return cleaned
 
 

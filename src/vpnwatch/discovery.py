@@ -20,10 +20,10 @@ from vpnwatch.model import (
     InstanceInfo,
     RouterAwsView,
     TunnelInfo,
-    TunnelStatus,
     TunnelTelemetry,
     VpnConnectionInfo,
 )
+from vpnwatch.vocabulary import TunnelStatus
 
 Json = Mapping[str, Any]
 

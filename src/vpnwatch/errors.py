@@ -16,9 +16,13 @@ class PermanentError(VpnwatchError):
 
 
 class ConfigError(PermanentError):
-    """The configuration is invalid. `problems` lists every problem with its YAML path."""
+    """The configuration is invalid. `problems` lists every problem with its YAML path
+    (through the one redaction function: a problem never shows a secret)."""
 
     def __init__(self, problems: list[str]) -> None:
+        from vpnwatch.redaction import redact  # errors is imported everywhere: keep it light
+
+        problems = [redact(problem) for problem in problems]
         self.problems = problems
         super().__init__("; ".join(problems))
 

@@ -3,43 +3,37 @@
 from __future__ import annotations
 
 import logging
-import re
+import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
-_SECRET_KEYS = re.compile(r"(secret|password|passphrase|token|psk|pre.shared|private.key)", re.I)
-_SECRET_TEXT = re.compile(
-    r"(pre-shared-secret\s+)('[^']*'|\S+)"
-    r"|(-----BEGIN [A-Z ]*PRIVATE KEY-----)[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----)"
-)
+from vpnwatch.redaction import redact_data, remember_secrets
 
-
-def _mask_text(text: str) -> str:
-    def repl(m: re.Match[str]) -> str:
-        if m.group(1):
-            return m.group(1) + "'***'"
-        return "***private key***"
-
-    return _SECRET_TEXT.sub(repl, text)
+_ENV_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
 def redact_secrets(
     _logger: Any, _method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Last line of defence: mask secret-looking keys and PSK/private-key text in values."""
-    for key, value in list(event.items()):
-        if _SECRET_KEYS.search(key):
-            event[key] = "***"
-        elif isinstance(value, str):
-            event[key] = _mask_text(value)
+    """Last line of defence: every log event goes through the one redaction function."""
+    cleaned: dict[str, Any] = redact_data(dict(event))
+    event.clear()
+    event.update(cleaned)
     return event
+
+
+def remember_environment_secrets(environ: Mapping[str, str] | None = None) -> None:
+    """The AWS credentials of the environment are known secrets from the start."""
+    env = os.environ if environ is None else environ
+    remember_secrets(env.get(name) for name in _ENV_SECRETS)
 
 
 def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
     out = stream or sys.stderr
+    remember_environment_secrets()
     use_console = fmt == "console" or (fmt == "auto" and out.isatty())
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=out.isatty())

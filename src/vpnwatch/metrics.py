@@ -1,4 +1,4 @@
-"""Prometheus metrics: a collector renders the latest cycle at scrape time (DESIGN §8).
+"""Prometheus metrics: a collector renders the latest cycle at scrape time.
 
 The registry is injected (a fresh one per test). Counters that only grow with events
 (poll errors) are ordinary client objects; everything describing the fleet is rendered
@@ -20,20 +20,11 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from vpnwatch import __version__
-from vpnwatch.model import Health, RouterVerdict, Snapshot, TunnelStatus, TunnelVerdict
+from vpnwatch.core.cycle import CycleResult
+from vpnwatch.model import TunnelVerdict
+from vpnwatch.vocabulary import Health, TunnelStatus
 
 POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
-
-
-@dataclass(frozen=True)
-class CycleResult:
-    """Everything one cycle produced; replaced atomically each cycle."""
-
-    snapshot: Snapshot
-    verdicts: tuple[RouterVerdict, ...]
-    tunnels: tuple[TunnelVerdict, ...]
-    reason: str
-    finished_at: float
 
 
 @dataclass
@@ -51,6 +42,13 @@ class ControlState:
     heal_failures: dict[str, int] = field(default_factory=dict)
     backup_success: dict[str, float] = field(default_factory=dict)
     backup_drift: dict[str, bool] = field(default_factory=dict)
+    state_errors: dict[str, str] = field(default_factory=dict)  # file → why it is unreadable
+
+    def count_heal(self, router: str, action: str, result: str) -> None:
+        key = (router, action, result)
+        self.actions[key] = self.actions.get(key, 0) + 1
+        if result == "failure":
+            self.heal_failures[router] = self.heal_failures.get(router, 0) + 1
 
 
 class Metrics:
@@ -231,6 +229,14 @@ def _control_metrics(c: ControlState) -> Iterable[GaugeMetricFamily | CounterMet
         failures.add_metric([router], float(n))
     yield failures
     yield from _backup_metrics(c.backup_success, c.backup_drift)
+    errors = GaugeMetricFamily(
+        "vpnwatch_state_error",
+        "1 while a state file is unreadable (the daemon observes but does not act).",
+        labels=["file"],
+    )
+    for file in sorted(c.state_errors):
+        errors.add_metric([file], 1.0)
+    yield errors
 
 
 def _backup_metrics(

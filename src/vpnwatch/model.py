@@ -1,7 +1,7 @@
 """Frozen observations and verdicts shared by every layer.
 
 Field names of the parser results are the JSON keys of the `vpnwatch parse` contract
-(DESIGN §7), so `dataclasses.asdict` gives the documented JSON.
+(docs/architecture.md, "Contracts"), so `dataclasses.asdict` gives the documented JSON.
 """
 
 from __future__ import annotations
@@ -9,23 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
+from vpnwatch.vocabulary import FailureKind, Health, SshErrorKind, TunnelStatus
 
-class TunnelStatus(StrEnum):
-    UP = "UP"
-    DOWN = "DOWN"
-    UNKNOWN = "UNKNOWN"
-
-
-class Health(StrEnum):
-    HEALTHY = "healthy"
-    DEGRADED = "degraded"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-
-
-# ---------------------------------------------------------------- parser results (DESIGN §7)
+# ---------------------------------------------------------------- parser results
 
 
 @dataclass(frozen=True)
@@ -165,15 +152,6 @@ class RouterAwsView:
 # ---------------------------------------------------------------- router side
 
 
-class SshErrorKind(StrEnum):
-    UNREACHABLE = "unreachable"  # connection refused / no route / connect timeout
-    TIMEOUT = "timeout"  # connected, but a command did not answer in time
-    HOST_KEY = "host-key"  # host key not in known_hosts or mismatched
-    AUTH = "auth"
-    PARSE = "parse"  # answered with something we could not parse
-    COMMAND = "command"  # the command failed on the router
-
-
 @dataclass(frozen=True)
 class RouterSshView:
     """What the router says about itself this cycle (None fields: not observed)."""
@@ -217,7 +195,7 @@ class RouterVerdict:
     reason: str
     failed_since: float | None = None
     consecutive_failures: int = 0
-    failure_kind: str | None = None  # "unreachable" | "bgp-ipsec-down" | "instance-stopped"
+    failure_kind: FailureKind | None = None
     flaps: int = 0  # failed → healthy transitions within the flap window (the breaker's input)
     flaps_total: int = 0  # since start (the counter metric)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import stat
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,13 +20,13 @@ from vpnwatch.adapters.vyos import (
     OutputTooLarge,
     RouterEndpoint,
     SshAuthFailed,
-    SshSettings,
     SshTimeout,
     SshUnreachable,
     UnsafeCommand,
     VyosClient,
 )
-from vpnwatch.model import SshErrorKind
+from vpnwatch.config import SshConfig
+from vpnwatch.vocabulary import SshErrorKind
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -232,7 +231,7 @@ class Lab:
             f.write(f"[127.0.0.1]:{router.port} {key or router.public_key}\n")
 
     def client(self, **overrides: Any) -> VyosClient:
-        settings = SshSettings(
+        settings = SshConfig(
             user="vyos",
             key_file=self.client_key,
             known_hosts=self.known_hosts,
@@ -242,7 +241,7 @@ class Lab:
             max_concurrency=16,
             max_output_bytes=1 << 16,
         )
-        client = VyosClient(dataclasses.replace(settings, **overrides), clock=self.clock)
+        client = VyosClient(settings.model_copy(update=overrides), clock=self.clock)
         self.clients.append(client)
         return client
 
@@ -553,7 +552,7 @@ async def test_commit_failure_raises_with_the_routers_words_and_no_secret(
     with pytest.raises(CommitError) as info:
         await lab.client().run_config(endpoint(router), commands, save=False)
     message = str(info.value)
-    assert "is not valid" in message
+    assert "configuration path is not valid" in message
     assert PSK not in message
     assert info.value.exit_status == 0
     assert PSK not in capsys.readouterr().out

@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from vpnwatch.app import build_runtime
-from vpnwatch.config import Config, load_config
+from vpnwatch.commands.check import exit_code
+from vpnwatch.commands.check import to_json as as_json
+from vpnwatch.config import Config
+from vpnwatch.configfile import load_config
 from vpnwatch.lab.world import LabWorld
 from vpnwatch.logs import get_logger
-from vpnwatch.model import Health, TunnelStatus
-from vpnwatch.report import as_json, exit_code
+from vpnwatch.service.wiring import build_service
+from vpnwatch.vocabulary import Health, TunnelStatus
 
 
 def config_for(world: LabWorld, tmp_path: Path, **env: str) -> Config:
@@ -23,11 +25,11 @@ def config_for(world: LabWorld, tmp_path: Path, **env: str) -> Config:
 
 async def one_cycle(config: Config):  # type: ignore[no-untyped-def]
     registry = CollectorRegistry()
-    runtime = build_runtime(config, get_logger("test"), registry=registry)
+    service = build_service(config, get_logger("test"), registry=registry)
     try:
-        result = await runtime.daemon.run_cycle()
+        result = await service.loop.run_cycle()
     finally:
-        await runtime.close()
+        await service.close()
     return result, generate_latest(registry).decode()
 
 

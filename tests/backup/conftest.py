@@ -12,7 +12,9 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from vpnwatch.adapters.vyos import RouterEndpoint, SshSettings, VyosClient
+from vpnwatch.adapters.vyos import RouterEndpoint, VyosClient
+from vpnwatch.backup import BackupTarget
+from vpnwatch.config import SshConfig
 from vpnwatch.lab.vyos_sim import SimulatedRouter, TunnelSpec
 
 LOCAL_AS = 65000
@@ -99,7 +101,7 @@ async def sim_lab(tmp_path: Path) -> AsyncIterator[SimLab]:
     key_file, public = write_client_key(tmp_path)
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text("", encoding="utf-8")
-    settings = SshSettings(
+    settings = SshConfig(
         user="vyos", key_file=key_file, known_hosts=known_hosts, connect_timeout=5.0,
         command_timeout=5.0, keepalive_interval=10.0, max_concurrency=8,
         max_output_bytes=1 << 20, config_timeout=10.0,
@@ -129,3 +131,7 @@ def assert_no_secrets(secrets: Iterable[str], *texts: object) -> None:
         rendered = repr(text)
         leaked = [s for s in wanted if s in rendered]
         assert not leaked, f"secret value leaked into: {rendered[:200]}..."
+
+
+def targets_of(lab: SimLab, *names: str) -> list[BackupTarget]:
+    return [BackupTarget(name, lab.endpoint(name)) for name in names]

@@ -15,9 +15,10 @@ import structlog
 import yaml
 
 from tests.backup.conftest import SimLab, assert_no_secrets
-from vpnwatch.adapters.aws import AwsClient, AwsSettings
+from vpnwatch.adapters.aws import AwsClient
 from vpnwatch.backup import BackupManager, S3Store
-from vpnwatch.backup.cli import run_backup
+from vpnwatch.commands.backup import run_backup
+from vpnwatch.config import AwsConfig
 from vpnwatch.lab.vyos_sim import TunnelSpec
 from vpnwatch.lab.world import LabWorld
 
@@ -40,7 +41,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabWorld]:
 
 @pytest.fixture
 async def aws(world: LabWorld) -> AsyncIterator[AwsClient]:
-    client = AwsClient(AwsSettings(world.endpoint_url, 1.0, 3.0, 2, 0.1, 4))
+    client = AwsClient(
+        AwsConfig(
+            endpoint_url=world.endpoint_url,
+            connect_timeout=1.0,
+            read_timeout=3.0,
+            max_attempts=2,
+            retry_backoff=0.1,
+            max_concurrency=4,
+        )
+    )
     try:
         yield client
     finally:

@@ -79,7 +79,7 @@ async def test_pull_round_trips_and_stores_the_sanitized_config(
     # the VyOS it was taken on: the config-version footer and `show version`'s release
     footer = router.core.read_file("/config/config.boot").rstrip().splitlines()[-1]
     assert stored_text.rstrip().splitlines()[-2] == footer.strip()
-    release = {"1.1": "1.1.8", "1.3": "1.3.8", "1.4": "1.4.3"}[version]
+    release = {"1.1": "1.1.8", "1.3": "1.3.8", "1.4": "1.4.3", "1.5": "1.5-stream-2025-Q2"}[version]
     assert stored_text.rstrip().endswith(f"// vpnwatch-show-version: {release}")
 
 
@@ -260,7 +260,7 @@ async def test_backup_restores_onto_a_blank_router(
     await sim_lab.client.upload(endpoint, "/home/vyos/backup.conf", text.encode())
     assert blank.files["/home/vyos/backup.conf"] == text.encode()
     # the runbook's `delete system ntp`; VyOS 1.4 moved NTP to `service ntp`
-    ntp = "delete service ntp" if version == "1.4" else "delete system ntp"
+    ntp = "delete service ntp" if version in ("1.4", "1.5") else "delete system ntp"
     await sim_lab.client.run_config(
         endpoint, [ntp, "commit", "merge /home/vyos/backup.conf"], save=True
     )

@@ -16,12 +16,11 @@ from vpnwatch.model import (
     RouterObservation,
     RouterSshView,
     Snapshot,
-    SshErrorKind,
     TunnelInfo,
-    TunnelStatus,
     TunnelTelemetry,
     VpnConnectionInfo,
 )
+from vpnwatch.vocabulary import SshErrorKind, TunnelStatus
 
 OUTSIDE = ("198.51.100.1", "198.51.100.2")
 AWS_INSIDE = ("169.254.10.1", "169.254.10.5")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vpnwatch.config import load_config, parse_config, redacted
+from vpnwatch.config import redacted
+from vpnwatch.configfile import load_config, parse_config
 from vpnwatch.errors import ConfigError
 
 GOOD = """
@@ -63,9 +64,8 @@ def test_missing_keys_are_named() -> None:
 
 
 def test_retry_budget_must_fit_in_the_interval() -> None:
-    text = GOOD + "health: {interval: 2}\n" + "aws: {read_timeout: 5, max_attempts: 3}\n"
-    # a duplicate top-level key in YAML: the last one wins, which is what we want here
-    found = problems(text)
+    text = GOOD.replace("aws: {region: us-east-1}", "aws: {read_timeout: 5, max_attempts: 3}")
+    found = problems(text + "health: {interval: 2}\n")
     assert any("aws retries do not fit in the poll interval" in p for p in found), found
 
 
@@ -129,9 +129,18 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def ssh_files(base: Path) -> None:
+    """The key files GOOD names, as the machine checks want them (key 0600)."""
+    (base / "ssh").mkdir(exist_ok=True)
+    (base / "ssh/id").write_text("not checked here\n")
+    (base / "ssh/id").chmod(0o600)
+    (base / "ssh/known_hosts").write_text("")
+
+
 def test_validate_config_cli(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
-    good.write_text(GOOD)
+    good.write_text(GOOD + f"state_dir: {tmp_path / 'state'}\nmetrics: {{listen: 127.0.0.1:0}}\n")
+    ssh_files(tmp_path)
     ok = run_cli("validate-config", str(good))
     assert ok.returncode == 0, ok.stderr
     assert "1 sites, 2 routers" in ok.stdout

@@ -13,7 +13,7 @@ from vpnwatch.discovery import (
     tunnels_from_cgw_config,
 )
 from vpnwatch.errors import ParseError
-from vpnwatch.model import TunnelStatus
+from vpnwatch.vocabulary import TunnelStatus
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "router-outputs"
 CGW_XML = """<?xml version="1.0" encoding="UTF-8"?>

@@ -3,10 +3,12 @@ from __future__ import annotations
 import pytest
 
 from tests.core.builders import aws_view, observation, snapshot, ssh_view
-from vpnwatch.health import HealthSettings, RouterHistory, assess, evaluate, tunnel_verdicts
-from vpnwatch.model import Health, SshErrorKind, TunnelStatus
+from vpnwatch.config import HealthConfig
+from vpnwatch.core.health import assess, evaluate, tunnel_verdicts
+from vpnwatch.core.memory import RouterHistory
+from vpnwatch.vocabulary import Health, SshErrorKind, TunnelStatus
 
-SETTINGS = HealthSettings(failures=3, min_failed_seconds=10.0)
+SETTINGS = HealthConfig(failures=3, min_failed_seconds=10.0)
 
 
 @pytest.mark.parametrize(
@@ -79,7 +81,7 @@ def run(sequence: list[tuple[float, object]]) -> list[Health]:
     histories: dict[str, RouterHistory] = {}
     out = []
     for now, obs in sequence:
-        verdicts, histories = evaluate(snapshot(obs, at=now), histories, now, SETTINGS)  # type: ignore[arg-type]
+        verdicts, histories = evaluate(snapshot(obs, at=now), histories, now, SETTINGS, {})  # type: ignore[arg-type]
         out.append(verdicts[0].health)
     return out
 
@@ -115,7 +117,7 @@ def test_recovery_resets_and_counts_a_flap() -> None:
     histories: dict[str, RouterHistory] = {}
     flaps = []
     for now, obs in [(0, dead), (5, fine), (10, dead), (15, fine), (20, fine)]:
-        verdicts, histories = evaluate(snapshot(obs, at=now), histories, now, SETTINGS)
+        verdicts, histories = evaluate(snapshot(obs, at=now), histories, now, SETTINGS, {})
         flaps.append(verdicts[0].flaps)
     assert flaps == [0, 1, 1, 2, 2]
     assert histories["r1"].consecutive_failures == 0
@@ -126,7 +128,7 @@ def test_verdict_reason_mentions_duration_when_persistent() -> None:
     histories: dict[str, RouterHistory] = {}
     verdicts = ()
     for now in (0.0, 5.0, 12.0):
-        verdicts, histories = evaluate(snapshot(dead, at=now), histories, now, SETTINGS)
+        verdicts, histories = evaluate(snapshot(dead, at=now), histories, now, SETTINGS, {})
     assert verdicts[0].health is Health.FAILED
     assert verdicts[0].reason.endswith("for 12 s")
     assert verdicts[0].failure_kind == "unreachable"

@@ -9,10 +9,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.core.builders import aws_view, observation, snapshot, ssh_view
-from vpnwatch.health import HealthSettings, evaluate, tunnel_verdicts
+from vpnwatch.config import HealthConfig
+from vpnwatch.core.cycle import CycleResult
+from vpnwatch.core.decision import Decision
+from vpnwatch.core.health import evaluate, tunnel_verdicts
 from vpnwatch.httpserver import MetricsServer
-from vpnwatch.metrics import ControlState, CycleResult, Metrics
-from vpnwatch.model import SshErrorKind
+from vpnwatch.metrics import ControlState, Metrics
+from vpnwatch.vocabulary import SshErrorKind
 
 
 def cycle() -> CycleResult:
@@ -30,8 +33,10 @@ def cycle() -> CycleResult:
             site="spoke1",
         ),
     )
-    verdicts, _ = evaluate(snap, {}, 1000.0, HealthSettings(failures=3, min_failed_seconds=10))
-    return CycleResult(snap, verdicts, tunnel_verdicts(snap), "no action", finished_at=1000.5)
+    verdicts, _ = evaluate(snap, {}, 1000.0, HealthConfig(failures=3, min_failed_seconds=10), {})
+    return CycleResult(
+        snap, verdicts, tunnel_verdicts(snap), Decision(), "no action", finished_at=1000.5
+    )
 
 
 def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -114,6 +119,7 @@ def test_promtool_accepts_the_exposition() -> None:
         actions={("hub-r1", "replace", "success"): 1},
         backup_success={"hub-r1": 1000.0},
         backup_drift={"hub-r1": False},
+        state_errors={"heals/x.json": "not JSON at line 1"},
     )
     metrics = Metrics(registry, cycle, control)
     metrics.poll_duration.observe(0.3)
@@ -171,6 +177,7 @@ def test_deploy_metrics_list_matches_what_the_daemon_exports() -> None:
         heal_failures={"hub-r1": 0},
         backup_success={"hub-r1": 1.0},
         backup_drift={"hub-r1": False},
+        state_errors={"guards.live.json": "not JSON at line 1"},
     )
     Metrics(registry, cycle, control).poll_duration.observe(0.1)
     exported: dict[str, set[str]] = {}

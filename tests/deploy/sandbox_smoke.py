@@ -2,8 +2,9 @@
 
 First proves the sandbox is on (W+X memory, netlink sockets, @privileged and @resources
 calls are refused), then imports the product, opens a real SSH session on loopback with
-key auth and a known_hosts file, builds a boto3 client and a TLS context, resolves a name
-and serves one HTTP request. Prints "sandbox smoke ok" at the end.
+key auth and a known_hosts file, takes the state store's lease and writes to it, builds a
+boto3 client and a TLS context, resolves a name and serves one HTTP request. Prints
+"sandbox smoke ok" at the end.
 """
 
 from __future__ import annotations
@@ -102,6 +103,22 @@ def http_round_trip() -> bytes:
         thread.join()
 
 
+def state_round_trip(workdir: Path) -> bool:
+    """The state store's lease (flock) and a fenced, atomic, fsynced write."""
+    from vpnwatch.core.memory import GuardMemory, Memory
+    from vpnwatch.statestore.files import FileStateStore
+    from vpnwatch.statestore.lease import FileLease
+    from vpnwatch.vocabulary import Mode
+
+    lease = FileLease(workdir / "state")
+    fence = lease.acquire()
+    assert fence is not None
+    store = FileStateStore(workdir / "state", lease=lease)
+    store.save_memory(Mode.LIVE, Memory(guards=GuardMemory(breaker_open=True)), fence=fence)
+    lease.release()
+    return FileStateStore(workdir / "state").read(Mode.LIVE).memory.guards.breaker_open
+
+
 def main() -> None:
     sandbox_is_active()
     import ssl
@@ -118,6 +135,7 @@ def main() -> None:
     assert socket.getaddrinfo("localhost", 443, type=socket.SOCK_STREAM)
     with tempfile.TemporaryDirectory() as tmp:
         out = asyncio.run(ssh_round_trip(Path(tmp)))
+        assert state_round_trip(Path(tmp))
     assert out == "ran: show ip bgp summary\n", out
     assert http_round_trip() == b"ok"
     print("sandbox smoke ok")

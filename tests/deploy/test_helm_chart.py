@@ -203,7 +203,7 @@ def test_prometheus_rule_is_the_rules_file(full_objects: Objects) -> None:
 def test_config_yaml_is_accepted_by_the_daemon(
     full_objects: Objects, default_objects: Objects
 ) -> None:
-    from vpnwatch.config import parse_config
+    from vpnwatch.configfile import parse_config
 
     text = full_objects[("ConfigMap", "vpnwatch")]["data"]["config.yaml"]
     config = parse_config(text, environ={})

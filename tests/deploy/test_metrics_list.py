@@ -35,6 +35,7 @@ CONTRACT = {
     "vpnwatch_leader": set(),
     "vpnwatch_backup_last_success_timestamp_seconds": {"router"},
     "vpnwatch_backup_drift": {"router"},
+    "vpnwatch_state_error": {"file"},
 }
 
 

@@ -138,6 +138,7 @@ def test_unit_carries_the_required_settings() -> None:
         "LockPersonality": "yes",
         "MemoryDenyWriteExecute": "yes",
         "UMask": "0077",
+        "ExecReload": "/bin/kill -HUP $MAINPID",  # the daemon reloads its config on SIGHUP
     }
     actual = {key: s.get(key, ["<missing>"])[-1] for key in expected}
     assert actual == expected

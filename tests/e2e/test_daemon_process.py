@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import signal
@@ -71,17 +70,6 @@ class Daemon:
             if self.proc.poll() is None:
                 self.proc.kill()
             self._log.close()
-
-
-@pytest.fixture
-def daemon_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VPNWATCH_")}
-    env.update(
-        VPNWATCH_STATE_DIR=str(tmp_path / "state"),
-        VPNWATCH_METRICS__LISTEN="127.0.0.1:0",
-        VPNWATCH_LOGGING__FORMAT="json",
-    )
-    return env
 
 
 @pytest.fixture

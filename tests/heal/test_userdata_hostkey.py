@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from vpnwatch.core.records import HealRecord
 from vpnwatch.heal.hostkey import (
     BEGIN,
     BOOT_SCRIPT,
@@ -22,7 +23,6 @@ from vpnwatch.heal.hostkey import (
     key_is_printed,
     printed_fingerprints,
 )
-from vpnwatch.heal.progress import HealRecord
 from vpnwatch.heal.userdata import USER_DATA_LIMIT, UserDataError, compose
 from vpnwatch.lab.cloud_init import parse_user_data
 

@@ -37,13 +37,8 @@ async def client(netns_lab: NetnsLab) -> AsyncIterator[VyosClient]:
 def aws_view_from_peer(lab: NetnsLab) -> RouterAwsView:
     """What AWS's telemetry would say, read from the real peer (r2 plays the VGW): UP when
     its BGP session to r1 is Established with a prefix, as AWS reports BGP VPN tunnels."""
-    from vpnwatch.model import (
-        InstanceInfo,
-        TunnelInfo,
-        TunnelStatus,
-        TunnelTelemetry,
-        VpnConnectionInfo,
-    )
+    from vpnwatch.model import InstanceInfo, TunnelInfo, TunnelTelemetry, VpnConnectionInfo
+    from vpnwatch.vocabulary import TunnelStatus
 
     try:
         peer = parse_bgp_summary(lab.vtysh("r2", "show ip bgp summary json"))
@@ -76,10 +71,13 @@ def aws_view_from_peer(lab: NetnsLab) -> RouterAwsView:
 
 async def test_two_sided_health_on_real_daemons(netns_lab: NetnsLab, client: VyosClient) -> None:
     """All up → healthy; the peer's charon stopped → IPsec down, then BGP down → failed."""
-    from vpnwatch.health import HealthSettings, RouterHistory, evaluate
-    from vpnwatch.model import Health, RouterObservation, Snapshot
+    from vpnwatch.config import HealthConfig
+    from vpnwatch.core.health import evaluate
+    from vpnwatch.core.memory import RouterHistory
+    from vpnwatch.model import RouterObservation, Snapshot
+    from vpnwatch.vocabulary import Health
 
-    settings_ = HealthSettings(failures=2, min_failed_seconds=0.0)
+    settings_ = HealthConfig(failures=2, min_failed_seconds=0.0)
     histories: dict[str, RouterHistory] = {}
     router = endpoint(netns_lab)
     view = await observe_until(client, router, lambda v: bgp_established(v) and ipsec_up(v), 30)
@@ -87,7 +85,7 @@ async def test_two_sided_health_on_real_daemons(netns_lab: NetnsLab, client: Vyo
     def judge(ssh: RouterSshView, now: float) -> Health:
         nonlocal histories
         obs = RouterObservation("r1", "hub", "hub", aws_view_from_peer(netns_lab), ssh)
-        verdicts, histories = evaluate(Snapshot(now, 0.0, (obs,)), histories, now, settings_)
+        verdicts, histories = evaluate(Snapshot(now, 0.0, (obs,)), histories, now, settings_, {})
         return verdicts[0].health
 
     assert judge(view, 0.0) is Health.HEALTHY

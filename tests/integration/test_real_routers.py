@@ -13,22 +13,19 @@ from pathlib import Path
 import pytest
 
 from tests.integration.netns_lab import HOLD, INSIDE, NetnsLab
-from vpnwatch.adapters.vyos import (
-    CommandFailed,
-    RouterEndpoint,
-    SshSettings,
-    VyosClient,
-)
-from vpnwatch.model import RouterSshView, SshErrorKind
+from vpnwatch.adapters.vyos import CommandFailed, RouterEndpoint, VyosClient
+from vpnwatch.config import SshConfig
+from vpnwatch.model import RouterSshView
 from vpnwatch.parsers import parse_bgp_summary
+from vpnwatch.vocabulary import SshErrorKind
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 AWS_SIDE = INSIDE["r2"]
 
 
-def settings(lab: NetnsLab, known_hosts: Path | None = None) -> SshSettings:
-    return SshSettings(
+def settings(lab: NetnsLab, known_hosts: Path | None = None) -> SshConfig:
+    return SshConfig(
         user="vyos",
         key_file=lab.client_key,
         known_hosts=known_hosts or lab.known_hosts,

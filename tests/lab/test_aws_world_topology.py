@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.lab.conftest import ManualMonotonic, ManualWallClock
-from vpnwatch.config import load_config
+from vpnwatch.configfile import load_config
 from vpnwatch.lab.clients import lab_client
 from vpnwatch.lab.runtime import ControlClient
 from vpnwatch.lab.telemetry import TunnelRef, TunnelState

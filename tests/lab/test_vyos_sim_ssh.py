@@ -50,6 +50,7 @@ async def test_bgp_summary_has_each_neighbor_established_in_the_versions_layout(
         "1.1": None,
         "1.3": "IPv4 Unicast Summary:",
         "1.4": "IPv4 Unicast Summary (VRF default):",
+        "1.5": "IPv4 Unicast Summary (VRF default):",
     }
     first = text.splitlines()[0]
     if titles[version] is None:
@@ -58,7 +59,7 @@ async def test_bgp_summary_has_each_neighbor_established_in_the_versions_layout(
         assert first == titles[version]
     header = next(line for line in text.splitlines() if line.startswith("Neighbor"))
     assert ("PfxSnt" in header) == (version != "1.1")
-    assert header.endswith(" Desc") == (version == "1.4")
+    assert header.endswith(" Desc") == (version in ("1.4", "1.5"))
     for address in NEIGHBORS:
         (row,) = _rows(text, address)
         assert row[1:3] == ["4", "64512"]
@@ -90,7 +91,7 @@ async def test_vtysh_json_is_frr_json_and_quagga_refuses_it(
         assert (peer["state"], peer["pfxRcd"], peer["remoteAs"]) == ("Established", 1, 64512)
         # established 1.5 s after boot; FRR counts whole seconds
         assert (peer["peerUptime"], peer["peerUptimeMsec"]) == ("00:00:58", 58000)
-    assert ("localAs" in body["peers"][NEIGHBORS[0]]) == (version == "1.4")
+    assert ("localAs" in body["peers"][NEIGHBORS[0]]) == (version in ("1.4", "1.5"))
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -137,6 +138,7 @@ async def test_ike_and_ipsec_sa_show_both_tunnels_up(
     names = {
         "1.3": ["peer_203-0-113-10_vti", "peer_203-0-113-11_vti"],
         "1.4": ["AWS-1-vti", "AWS-2-vti"],
+        "1.5": ["AWS-1-vti", "AWS-2-vti"],
     }[version]
     rows = [line.split() for line in lines[2:]]
     assert [r[0] for r in rows] == names
@@ -157,7 +159,7 @@ async def test_show_configuration_in_both_forms(
     assert "     vti vti0 {\n         address 169.254.10.2/30\n" in boot
     assert '         description "VPC tunnel 1"\n' in boot
     assert commands == router.running_config_commands()
-    bgp = "set protocols bgp" if version == "1.4" else "set protocols bgp 65002"
+    bgp = "set protocols bgp" if version in ("1.4", "1.5") else "set protocols bgp 65002"
     assert f"{bgp} neighbor 169.254.10.1 remote-as '64512'" in commands
     assert all(line.startswith("set ") for line in commands)
 
@@ -352,7 +354,7 @@ async def test_invalid_config_fails_commit_with_a_non_zero_exit(
 ) -> None:
     router = make_router(version=version)
     await router.start()
-    bgp = "protocols bgp" if version == "1.4" else "protocols bgp 65002"
+    bgp = "protocols bgp" if version in ("1.4", "1.5") else "protocols bgp 65002"
     before = router.running_config_commands()
     async with ssh(router, client_key) as conn:
         no_remote_as = await run(
@@ -362,7 +364,7 @@ async def test_invalid_config_fails_commit_with_a_non_zero_exit(
                 f"set {bgp} neighbor 169.254.99.1 timers holdtime '30'", "commit", "exit discard"
             ),
         )
-        peer = "AWS-1" if version == "1.4" else "203.0.113.10"
+        peer = "AWS-1" if version in ("1.4", "1.5") else "203.0.113.10"
         bad_value = await run(
             conn,
             "vbash -s",
@@ -421,7 +423,7 @@ async def test_sftp_upload_and_merge_bring_a_blank_router_up(
         empty = await run(conn, op("show ip bgp summary"))
         async with conn.start_sftp_client() as sftp, sftp.open("backup.conf", "w") as f:
             await f.write(backup)
-        steps = ["delete system ntp"] if version != "1.4" else []
+        steps = ["delete system ntp"] if version not in ("1.4", "1.5") else []
         script = config_script(*steps, "commit", "merge /home/vyos/backup.conf", "commit", "save")
         restore = await run(conn, "vbash -s", script)
         clock.advance(1.6)

@@ -136,6 +136,15 @@ def test_fault_command_sets_and_clears_router_faults(served: Served) -> None:
         control.router_fault("nowhere-r9", "crash")
 
 
+def test_the_hostile_answer_faults_are_lab_faults_too(served: Served) -> None:
+    for kind in ("deep-config", "secret-output"):
+        done = lab(served, "fault", "spoke1-r2", kind)
+        assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["faults"] == ["deep-config", "secret-output"]
+    cleared = lab(served, "fault", "spoke1-r2", "all", "--clear")
+    assert json.loads(cleared.stdout)["faults"] == []
+
+
 def test_state_shows_the_truth_after_a_replacement(served: Served) -> None:
     control = ControlClient(served.endpoint)
 

@@ -25,7 +25,7 @@ from tests.lab.test_world_support import (
     vyos_client,
 )
 from vpnwatch.adapters.vyos import HostKeyMismatch, SshUnreachable
-from vpnwatch.config import load_config
+from vpnwatch.configfile import load_config
 from vpnwatch.lab.clients import lab_client
 from vpnwatch.lab.labconfig import HealSettings, render_config, write_config
 from vpnwatch.lab.realism import Realism
@@ -132,7 +132,7 @@ async def test_routers_answer_over_ssh_with_their_known_hosts_entries(world: Lab
         expected_lines.append(f"[127.0.0.1]:{router.port} {router.host_key_public}")
     assert lines == sorted(expected_lines)
     assert stat.S_IMODE(world.client_key_file.stat().st_mode) == 0o600
-    assert {v["version"] for v in world.routers.views()} == {"1.1", "1.3", "1.4"}
+    assert {v["version"] for v in world.routers.views()} == {"1.1", "1.3", "1.4", "1.5"}
 
 
 def test_written_config_points_the_daemon_at_the_routers(world: LabWorld) -> None:

@@ -8,7 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from vpnwatch.adapters.vyos import RouterEndpoint, SshSettings, VyosClient
+from vpnwatch.adapters.vyos import RouterEndpoint, VyosClient
+from vpnwatch.config import SshConfig
 from vpnwatch.lab.world import LabWorld
 
 T = TypeVar("T")
@@ -16,7 +17,7 @@ T = TypeVar("T")
 
 def vyos_client(world: LabWorld) -> VyosClient:
     """The daemon's SSH client with the world's key and known_hosts."""
-    settings = SshSettings(
+    settings = SshConfig(
         user="vyos",
         key_file=world.client_key_file,
         known_hosts=world.known_hosts_file,

@@ -86,3 +86,48 @@ def test_unreadable_file_exits_2(tmp_path: Path) -> None:
     result = run("bgp-summary", str(tmp_path / "missing.txt"))
     assert result.returncode == 2
     assert "cannot read" in result.stderr and result.stdout == ""
+
+
+# ---------------------------------------------------------------- hostile input (issue 9)
+
+
+def run_bytes(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([VPNWATCH, "parse", *args], input=stdin, capture_output=True, timeout=120)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[bytes], kind: str) -> str:
+    err = result.stderr.decode()
+    assert result.returncode == 3, err
+    assert result.stdout == b""
+    assert err.startswith(f"vpnwatch parse: {kind}: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_ten_thousand_levels_of_nesting_exit_3_at_the_line_too_deep() -> None:
+    deep = ("a {\n" * 10_000 + "b c\n" + "}\n" * 10_000).encode()
+    err = assert_one_line_error(run_bytes("config", stdin=deep), "config")
+    assert "line 65: configuration nested deeper than 64 levels" in err
+
+
+@pytest.mark.parametrize("kind", ["config", "bgp-summary", "console-host-keys"])
+def test_input_over_the_limit_is_refused_without_reading_it_all(kind: str) -> None:
+    from vpnwatch.parsers import LIMITS
+
+    err = assert_one_line_error(run_bytes(kind, "/dev/zero"), kind)  # endless input
+    assert f"more than {LIMITS[kind]} bytes" in err
+    big = b"x" * (LIMITS[kind] + 1)
+    assert "over the limit" in assert_one_line_error(run_bytes(kind, stdin=big), kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "reason"),
+    [
+        ("config", b"set interfaces ethernet eth0 address '\xff\xfe'\n", "line 1, column 39"),
+        ("config", b"set system host-name 'a\x1b[31mb'\n", "U+001B"),
+        ("bgp-summary", b'{"peers": {"10.0.0.1": {"state": "Active", "pfxRcd": NaN}}}', "finite"),
+        ("bgp-summary", b'{"peers": {"10.0.0.1": {"state": "Active", "pfxRcd": 1e400}}}', "finite"),
+    ],
+)
+def test_junk_is_exit_3_never_data(kind: str, data: bytes, reason: str) -> None:
+    assert reason in assert_one_line_error(run_bytes(kind, stdin=data), kind)

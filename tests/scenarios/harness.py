@@ -57,7 +57,7 @@ class Scenario:
             VPNWATCH_HEALTH__FAILURES="2",
             VPNWATCH_HEALTH__MIN_FAILED_SECONDS="2",
             VPNWATCH_HEAL__VERIFY_WINDOWS=json.dumps(
-                dict.fromkeys(("reset_bgp", "restart_vpn", "reboot", "replace"), 8)
+                dict.fromkeys(("reset_bgp", "restart_vpn", "reboot", "stop_start", "replace"), 8)
             ),
             VPNWATCH_HEAL__COOLDOWN="5",
             VPNWATCH_HEAL__DRY_RUN="true" if dry_run else "false",
@@ -155,7 +155,7 @@ class Scenario:
     def heal_record(self, router: str) -> dict[str, Any] | None:
         heals = self.state_dir / "heals"
         records = (
-            [json.loads(p.read_text()) for p in sorted(heals.glob("*.json"))]
+            [json.loads(p.read_text())["data"] for p in sorted(heals.glob("*.json"))]
             if heals.exists()
             else []
         )

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import boto3
@@ -26,13 +25,16 @@ from tenacity import (
     wait_random_exponential,
 )
 from tenacity import Retrying as _Retrying
+from tenacity.wait import wait_base
 
-from vpnwatch.config import is_loopback_url
+from vpnwatch.config import AwsConfig, HealAwsConfig, is_loopback_url
 from vpnwatch.discovery import ObservedAws, RegionResponses, RouterSelector, discover
 from vpnwatch.errors import ParseError, PermanentError, TemporaryError
 from vpnwatch.model import RouterAwsView
+from vpnwatch.redaction import redact
 
 T = TypeVar("T")
+MUTATION_CONCURRENCY = 4  # heals run one or two at a time; their calls are few and slow
 
 _THROTTLE_CODES = frozenset(
     {
@@ -48,20 +50,6 @@ _THROTTLE_CODES = frozenset(
         "Unavailable",
     }
 )
-
-
-@dataclass(frozen=True)
-class AwsSettings:
-    endpoint_url: str | None
-    connect_timeout: float
-    read_timeout: float
-    max_attempts: int
-    retry_backoff: float
-    max_concurrency: int
-    # Mutations (heals) use their own client: longer timeouts, backoff with full jitter up
-    # to retry_max_backoff, so retries of many callers do not line up.
-    retry_max_backoff: float | None = None
-    retry_jitter: bool = False
 
 
 class AwsCallFailed(TemporaryError):
@@ -98,27 +86,44 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response.get("Error", {})
         op = getattr(exc, "operation_name", "call")
-        return f"{op}: {err.get('Code', 'error')}: {err.get('Message', '')}".strip()
-    if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return f"{type(exc).__name__}: {exc}"
-    return f"{type(exc).__name__}: {exc}"
+        text = f"{op}: {err.get('Code', 'error')}: {err.get('Message', '')}".strip()
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return redact(" ".join(text.split()))
 
 
 class AwsClient:
     """boto3 behind a bounded thread pool; one EC2 client per region, reused."""
 
-    def __init__(self, settings: AwsSettings, *, session: boto3.session.Session | None = None):
-        self._settings = settings
+    def __init__(
+        self,
+        settings: AwsConfig,
+        *,
+        mutations: HealAwsConfig | None = None,
+        session: boto3.session.Session | None = None,
+    ):
+        """`mutations` (`heal.aws`): the heals' own client. Its timeouts and retries replace
+        the poll budget's, and its backoff has full jitter up to `retry_max_backoff`, so the
+        retries of many callers do not line up; a slow RunInstances never starves the polls."""
+        self._endpoint_url = settings.endpoint_url
         self._session = session or _session_for(settings.endpoint_url)
         self._clients: dict[tuple[str, str], Any] = {}
-        self._pool = ThreadPoolExecutor(
-            max_workers=settings.max_concurrency, thread_name_prefix="vpnwatch-aws"
+        budget: AwsConfig | HealAwsConfig = mutations or settings
+        self._max_attempts = budget.max_attempts
+        self._wait: wait_base = (
+            wait_random_exponential(
+                multiplier=mutations.retry_backoff / 2, max=mutations.retry_max_backoff
+            )
+            if mutations is not None
+            else wait_exponential(multiplier=settings.retry_backoff / 2, max=settings.retry_backoff)
         )
+        workers = MUTATION_CONCURRENCY if mutations is not None else settings.max_concurrency
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vpnwatch-aws")
         self._botocore_config = botocore.config.Config(
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
+            connect_timeout=budget.connect_timeout,
+            read_timeout=budget.read_timeout,
             retries={"total_max_attempts": 1, "mode": "standard"},  # tenacity retries instead
-            max_pool_connections=settings.max_concurrency,
+            max_pool_connections=workers,
             user_agent_extra="vpnwatch",
         )
 
@@ -128,7 +133,7 @@ class AwsClient:
             self._clients[key] = self._session.client(
                 service,  # type: ignore[call-overload]
                 region_name=region,
-                endpoint_url=self._settings.endpoint_url,
+                endpoint_url=self._endpoint_url,
                 config=self._botocore_config,
             )
         return self._clients[key]
@@ -139,26 +144,18 @@ class AwsClient:
             assert exc is not None
             raise AwsCallFailed(describe_error(exc)) from None
 
-        s = self._settings
-        ceiling = s.retry_max_backoff if s.retry_max_backoff is not None else s.retry_backoff
-        wait = (
-            wait_random_exponential(multiplier=s.retry_backoff / 2, max=ceiling)
-            if s.retry_jitter
-            else wait_exponential(multiplier=s.retry_backoff / 2, max=ceiling)
-        )
         return _Retrying(
-            stop=stop_after_attempt(self._settings.max_attempts),
-            wait=wait,
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
             retry=retry_if_exception(_is_transient),
             retry_error_callback=_final,
             reraise=True,
         )
 
-    def call_sync(self, service: str, region: str, operation: str, **kwargs: Any) -> Any:
-        """One API call with the retry budget; raises AwsCallFailed / AwsAccessDenied."""
-        method = getattr(self.client(service, region), operation)
+    def _with_retries(self, fn: Callable[[], T]) -> T:
+        """`fn` with the retry budget; raises AwsCallFailed / AwsAccessDenied / AwsApiError."""
         try:
-            return self._retrying()(method, **kwargs)
+            return self._retrying()(fn)
         except botocore.exceptions.ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in (
@@ -172,25 +169,34 @@ class AwsClient:
         except botocore.exceptions.BotoCoreError as exc:
             raise AwsCallFailed(describe_error(exc)) from None
 
+    def call_sync(self, service: str, region: str, operation: str, **kwargs: Any) -> Any:
+        """One API call with the retry budget."""
+        method = getattr(self.client(service, region), operation)
+        return self._with_retries(lambda: method(**kwargs))
+
     async def call(self, service: str, region: str, operation: str, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         fn = functools.partial(self.call_sync, service, region, operation, **kwargs)
         return await loop.run_in_executor(self._pool, fn)
 
+    def _all_pages_sync(
+        self, region: str, operation: str, key: str, kwargs: Mapping[str, Any]
+    ) -> list[Mapping[str, Any]]:
+        paginator = self.client("ec2", region).get_paginator(operation)
+
+        def every_page() -> list[Mapping[str, Any]]:
+            return [i for page in paginator.paginate(**kwargs) for i in _flatten(page, key)]
+
+        # One budget for the whole listing: a retry starts it again (one page, nearly always).
+        return self._with_retries(every_page)
+
     async def _paged(
         self, region: str, operation: str, key: str, **kwargs: Any
     ) -> list[Mapping[str, Any]]:
-        items: list[Mapping[str, Any]] = []
-        token: str | None = None
-        while True:
-            args = dict(kwargs)
-            if token:
-                args["NextToken"] = token
-            page = await self.call("ec2", region, operation, **args)
-            items.extend(_flatten(page, key))
-            token = page.get("NextToken")
-            if not token:
-                return items
+        """Every item of a paginated EC2 listing, through boto3's paginator."""
+        loop = asyncio.get_running_loop()
+        fn = functools.partial(self._all_pages_sync, region, operation, key, kwargs)
+        return await loop.run_in_executor(self._pool, fn)
 
     async def fetch_region(
         self, region: str, selectors: Sequence[RouterSelector]
@@ -215,7 +221,7 @@ class AwsClient:
                 )
 
         async def instances_and_status() -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
-            batches = await asyncio.gather(*instance_calls)
+            batches = await _all_or_first_error(*instance_calls)
             seen: dict[str, Mapping[str, Any]] = {}
             for batch in batches:
                 for item in batch:
@@ -231,7 +237,7 @@ class AwsClient:
                 )
             return list(seen.values()), statuses
 
-        (instances, statuses), addresses, cgws, vpns = await asyncio.gather(
+        (instances, statuses), addresses, cgws, vpns = await _all_or_first_error(
             instances_and_status(),
             self.call("ec2", region, "describe_addresses"),
             self.call("ec2", region, "describe_customer_gateways"),
@@ -275,10 +281,20 @@ class AwsClient:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+async def _all_or_first_error(*calls: Awaitable[Any]) -> list[Any]:
+    """Like gather, but when one call fails the others still finish first (bounded by their
+    own timeouts): a failed region never leaves a call running into the next cycle."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
 def _region_error(region: str, exc: Exception) -> str:
     if isinstance(exc, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
         return f"aws {region}: {describe_error(exc)}"
-    return f"aws {region}: {exc}"
+    return f"aws {region}: {redact(str(exc))}"
 
 
 def _flatten(page: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -297,10 +313,3 @@ def _session_for(endpoint_url: str | None) -> boto3.session.Session:
             aws_secret_access_key="emulator",  # noqa: S106
         )
     return session
-
-
-def make_client(settings: AwsSettings) -> AwsClient:
-    return AwsClient(settings)
-
-
-Factory = Callable[[AwsSettings], AwsClient]

@@ -3,17 +3,18 @@
 One persistent connection per router, reused across cycles; reconnects with capped
 exponential backoff (time from the injected clock); strict host-key checking (the known_hosts
 file, or the endpoint's own trusted keys after a relaunch), never auto-accept; one semaphore
-bounds the whole fleet; every command has a timeout and an output cap. Config scripts are
-never logged (they may hold pre-shared keys): only counts and paths are.
+bounds the whole fleet; every command has a timeout and an output cap; output is parsed off
+the event loop (`vpnwatch.offloop`) with a deadline. Config scripts are never logged (they
+may hold pre-shared keys): only counts and paths are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import asyncssh
@@ -32,9 +33,24 @@ from vpnwatch.adapters.vyos_errors import (
     UnsafeCommand,
 )
 from vpnwatch.adapters.vyos_script import ExecResult, describe
+from vpnwatch.adapters.vyos_ssh import (
+    CappedSession,
+    Conn,
+    ConnectionWatcher,
+    HostKeyTrust,
+    RouterEndpoint,
+)
+from vpnwatch.config import SshConfig
 from vpnwatch.errors import ParseError
 from vpnwatch.model import BgpSummary, RouterSshView
+from vpnwatch.offloop import OP_PARSE_DEADLINE, parse_off_loop
 from vpnwatch.parsers import UnsupportedCommand, parse_bgp_summary
+from vpnwatch.redaction import (
+    private_key_lines,
+    redact,
+    remember_secrets,
+    secrets_in_commands,
+)
 
 __all__ = [
     "CommandFailed",
@@ -44,7 +60,6 @@ __all__ = [
     "RouterEndpoint",
     "SshAuthFailed",
     "SshError",
-    "SshSettings",
     "SshTimeout",
     "SshUnreachable",
     "UnsafeCommand",
@@ -53,8 +68,6 @@ __all__ = [
 
 log = structlog.get_logger("vpnwatch.adapters.vyos")
 T = TypeVar("T")
-_Conn = asyncssh.SSHClientConnection
-_Keys = list[asyncssh.SSHKey]
 # AES-GCM runs in OpenSSL; asyncssh's default first choice (chacha20) was ~45 % of a cycle's
 # CPU at 1,000 routers. CTR modes last, for VyOS 1.1's OpenSSH 5.5.
 _CIPHERS = (
@@ -63,119 +76,31 @@ _CIPHERS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class RouterEndpoint:
-    name: str
-    host: str
-    port: int = 22
-    # If non-empty, exactly these OpenSSH public keys are trusted instead of known_hosts
-    # (after a relaunch: the keys printed on the new instance's EC2 console).
-    trusted_host_keys: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class SshSettings:
-    user: str
-    key_file: Path
-    known_hosts: Path
-    connect_timeout: float
-    command_timeout: float
-    keepalive_interval: float
-    max_concurrency: int
-    max_output_bytes: int
-    reconnect_backoff_max: float = 30.0
-    reconnect_backoff_initial: float = 1.0
-    keepalive_count_max: int = 3
-    config_timeout: float = 120.0  # run_config and upload: a commit can take long
-
-
 @dataclass
 class _RouterState:
     endpoint: RouterEndpoint
     lock: asyncio.Lock
-    conn: _Conn | None = None
+    conn: Conn | None = None
     failures: int = 0  # consecutive failed connects
     retry_at: float = 0.0  # clock() before which no connect is attempted
     last_error: SshError | None = None
     bgp_json_unsupported: bool = False
 
 
-class _CappedSession(asyncssh.SSHClientSession[bytes]):
-    """Collects a command's stdout/stderr; aborts the channel once the cap is exceeded."""
-
-    def __init__(self, cap: int) -> None:
-        self._cap, self._size = cap, 0
-        self._out: list[bytes] = []
-        self._err: list[bytes] = []
-        self._chan: asyncssh.SSHClientChannel[bytes] | None = None
-        self.too_large = False
-        self.lost: Exception | None = None  # set when the connection died under the command
-        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
-        self._chan = chan
-
-    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
-        if self.too_large:
-            return
-        self._size += len(data)
-        if self._size > self._cap:
-            self.too_large = True
-            if self._chan is not None:
-                self._chan.abort()
-            self._finish()
-            return
-        (self._err if datatype == asyncssh.EXTENDED_DATA_STDERR else self._out).append(data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = exc
-        self._finish()
-
-    def _finish(self) -> None:
-        if not self.finished.done():
-            self.finished.set_result(None)
-
-    def result(self, exit_status: int | None) -> ExecResult:
-        out, err = b"".join(self._out), b"".join(self._err)
-        return ExecResult(out.decode(errors="replace"), err.decode(errors="replace"), exit_status)
-
-
-class _ConnectionWatcher(asyncssh.SSHClient):
-    """Tells the client when a connection goes away, so the next call reconnects."""
-
-    def __init__(self, on_lost: Callable[[_Conn], None]) -> None:
-        self._on_lost = on_lost
-        self._conn: _Conn | None = None
-
-    def connection_made(self, conn: _Conn) -> None:
-        self._conn = conn
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._conn is not None:
-            self._on_lost(self._conn)
-
-
-def _unique(keys: Sequence[asyncssh.SSHKey]) -> _Keys:
-    return list(dict.fromkeys(keys))
-
-
-def _fingerprint(key: asyncssh.SSHKey) -> str:
-    return f"{key.get_algorithm()} {key.get_fingerprint()}"
-
-
 class VyosClient:
     """SSH access to a fleet of VyOS routers. Create once, `await close()` at the end."""
 
-    def __init__(
-        self, settings: SshSettings, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, settings: SshConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if settings.key_file is None or settings.known_hosts is None:
+            raise ValueError("ssh.key_file and ssh.known_hosts are required")
         self._settings = settings
+        self._key_file = settings.key_file
         self._clock = clock
         self._sem = asyncio.Semaphore(settings.max_concurrency)
+        self._keys = HostKeyTrust(settings.known_hosts, self._sem, settings.connect_timeout)
         self._states: dict[str, _RouterState] = {}
-        self._retired: list[_Conn] = []
+        self._retired: list[Conn] = []
         self._client_key: asyncssh.SSHKey | None = None
-        self._known_cache: tuple[tuple[int, int], asyncssh.SSHKnownHosts] | None = None
         self._closed = False
 
     # ---------------------------------------------------------------- public API
@@ -215,7 +140,7 @@ class VyosClient:
         failure = script.config_failure(f"{result.stdout}\n{result.stderr}", result.exit_status)
         if failure is not None:
             log.warning("vyos.config_failed", router=router.name, exit_status=result.exit_status)
-            detail = script.redact_secrets(failure, commands)
+            detail = redact(failure, secrets_in_commands(commands))
             raise CommitError(router.name, detail, exit_status=result.exit_status)
         log.info("vyos.config_committed", router=router.name, commands=len(commands), save=save)
         return script.clean_config_output(result.stdout)
@@ -291,7 +216,7 @@ class VyosClient:
         Key exchange only: the connection is aborted right after it, no auth, no command.
         With `trusted_host_keys` set, the server is asked for a key of those algorithms.
         """
-        return await self._fetch_host_key(router, self._endpoint_keys(router))
+        return await self._keys.fetch(router, self._keys.endpoint_keys(router))
 
     def reset_backoff(self, router: RouterEndpoint) -> None:
         """Allow an immediate reconnect (e.g. a heal has just relaunched the router)."""
@@ -310,14 +235,16 @@ class VyosClient:
 
     # ---------------------------------------------------------------- commands
 
-    async def _bgp_summary(self, state: _RouterState, conn: _Conn) -> BgpSummary:
+    async def _bgp_summary(self, state: _RouterState, conn: Conn) -> BgpSummary:
         if not state.bgp_json_unsupported:
             line = script.BGP_SUMMARY_JSON_LINE
             result = await self._exec(state, conn, line, self._settings.command_timeout)
             try:
                 if result.exit_status == 127:  # no vtysh: only the op-mode text form works
                     raise UnsupportedCommand("vtysh not found")
-                return parse_bgp_summary(result.text)
+                return await parse_off_loop(
+                    parse_bgp_summary, result.text, deadline=OP_PARSE_DEADLINE, what=line
+                )
             except UnsupportedCommand:
                 state.bgp_json_unsupported = True
                 log.info("vyos.bgp_json_unsupported", router=state.endpoint.name)
@@ -329,15 +256,15 @@ class VyosClient:
         return await self._parsed_op(state, conn, script.BGP_SUMMARY_TEXT, parse_bgp_summary)
 
     async def _parsed_op(
-        self, state: _RouterState, conn: _Conn, command: str, parse: Callable[[str], T]
+        self, state: _RouterState, conn: Conn, command: str, parse: Callable[[str], T]
     ) -> T:
         text = await self._checked_op(state, conn, command, script.op_command_line(command))
         try:
-            return parse(text)
+            return await parse_off_loop(parse, text, deadline=OP_PARSE_DEADLINE, what=command)
         except ParseError as exc:
             raise ParseError(f"{command}: {exc}") from None
 
-    async def _checked_op(self, state: _RouterState, conn: _Conn, command: str, line: str) -> str:
+    async def _checked_op(self, state: _RouterState, conn: Conn, command: str, line: str) -> str:
         result = await self._exec(state, conn, line, self._settings.command_timeout)
         failure = script.op_failure(
             result.text,
@@ -350,10 +277,10 @@ class VyosClient:
         return result.stdout
 
     async def _exec(
-        self, state: _RouterState, conn: _Conn, line: str, limit: float, stdin: bytes = b""
+        self, state: _RouterState, conn: Conn, line: str, limit: float, stdin: bytes = b""
     ) -> ExecResult:
         """Run one exec channel: stdin (if any) then EOF, output capped, `limit` seconds."""
-        session = _CappedSession(self._settings.max_output_bytes)
+        session = CappedSession(self._settings.max_output_bytes)
         chans: list[asyncssh.SSHClientChannel[bytes]] = []
 
         async def run() -> None:
@@ -406,7 +333,7 @@ class VyosClient:
             state = self._states[router.name] = _RouterState(router, asyncio.Lock())
         return state
 
-    def _retire(self, conn: _Conn) -> None:
+    def _retire(self, conn: Conn) -> None:
         """Remember closing connections until they are closed, so `close()` can await them."""
         self._retired = [c for c in self._retired if not c.is_closed()] + [conn]
 
@@ -416,14 +343,14 @@ class VyosClient:
             self._retire(state.conn)
             state.conn = None
 
-    def _on_connection_lost(self, conn: _Conn) -> None:
+    def _on_connection_lost(self, conn: Conn) -> None:
         for state in self._states.values():
             if state.conn is conn:
                 state.conn = None
                 self._retire(conn)
                 log.info("vyos.connection_lost", router=state.endpoint.name)
 
-    async def _connection(self, router: RouterEndpoint) -> tuple[_RouterState, _Conn]:
+    async def _connection(self, router: RouterEndpoint) -> tuple[_RouterState, Conn]:
         if self._closed:
             raise SshUnreachable(router.name, "the SSH client is closed")
         state = self._state_for(router)
@@ -453,8 +380,8 @@ class VyosClient:
             log.info("vyos.connected", router=router.name, host=router.host, port=router.port)
             return state, conn
 
-    async def _connect(self, router: RouterEndpoint) -> _Conn:
-        trusted = self._trusted_keys(router)
+    async def _connect(self, router: RouterEndpoint) -> Conn:
+        trusted = self._keys.trusted(router)
         client_key = self._load_client_key(router)
         s, where = self._settings, f"{router.host}:{router.port}"
         try:
@@ -467,12 +394,12 @@ class VyosClient:
                     keepalive_interval=s.keepalive_interval,
                     keepalive_count_max=s.keepalive_count_max,
                     encryption_algs=_CIPHERS,
-                    client_factory=lambda: _ConnectionWatcher(self._on_connection_lost),
+                    client_factory=lambda: ConnectionWatcher(self._on_connection_lost),
                 )  # fmt: skip
         except asyncssh.HostKeyNotVerifiable:
-            raise await self._host_key_error(router, trusted[0]) from None
+            raise await self._keys.mismatch(router, trusted[0]) from None
         except asyncssh.PermissionDenied:
-            detail = f"user {s.user!r} was refused with the key {s.key_file}"
+            detail = f"user {s.user!r} was refused with the key {self._key_file}"
             raise SshAuthFailed(router.name, detail) from None
         except TimeoutError:
             detail = f"{where}: connect timed out after {s.connect_timeout:g}s"
@@ -482,7 +409,9 @@ class VyosClient:
 
     def _load_client_key(self, router: RouterEndpoint) -> asyncssh.SSHKey:
         if self._client_key is None:
-            path = self._settings.key_file
+            path = self._key_file
+            with contextlib.suppress(OSError, ValueError):  # its lines are known secrets
+                remember_secrets(private_key_lines(path.read_text(errors="replace")))
             try:
                 self._client_key = asyncssh.read_private_key(path)
             except (OSError, asyncssh.KeyImportError) as exc:
@@ -490,72 +419,3 @@ class VyosClient:
                 reason = exc.strerror if isinstance(exc, OSError) else str(exc)
                 raise SshAuthFailed(router.name, f"cannot load SSH key {path}: {reason}") from None
         return self._client_key
-
-    def _endpoint_keys(self, router: RouterEndpoint) -> _Keys:
-        try:
-            return [asyncssh.import_public_key(k) for k in router.trusted_host_keys]
-        except asyncssh.KeyImportError as exc:
-            detail = f"a trusted_host_keys entry is not an OpenSSH public key: {exc}"
-            raise HostKeyMismatch(router.name, detail) from None
-
-    def _trusted_keys(self, router: RouterEndpoint) -> tuple[_Keys, _Keys, _Keys]:
-        """(host keys, CA keys, revoked keys) for this router. Empty lists trust nothing."""
-        if router.trusted_host_keys:
-            return self._endpoint_keys(router), [], []
-        path = self._settings.known_hosts
-        try:
-            known = self._known_hosts(path)
-        except (OSError, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-            raise HostKeyMismatch(
-                router.name, f"cannot read known_hosts {path}: {reason}"
-            ) from None
-        addr = router.host if script.is_ip_address(router.host) else ""
-        port = router.port if router.port != 22 else None
-        keys, ca_keys, revoked, *_ = known.match(router.host, addr, port)
-        # a host given as an IP matches both as name and as address: drop the duplicates
-        return _unique(keys), _unique(ca_keys), _unique(revoked)
-
-    def _known_hosts(self, path: Path) -> asyncssh.SSHKnownHosts:
-        """Parsed once per change of the file (mtime, size): a 1,000-router file takes ms
-        to parse, and reading it per connect stalled the loop on large fleets."""
-        stat = path.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        if self._known_cache is None or self._known_cache[0] != stamp:
-            self._known_cache = (stamp, asyncssh.read_known_hosts(str(path)))
-        return self._known_cache[1]
-
-    async def _fetch_host_key(self, router: RouterEndpoint, like: Sequence[asyncssh.SSHKey]) -> str:
-        algs = sorted({alg.decode() for key in like for alg in key.sig_algorithms})
-        timeout = self._settings.connect_timeout
-        options = asyncssh.SSHClientConnectionOptions(config=None, connect_timeout=timeout)
-        try:
-            async with self._sem, asyncio.timeout(timeout):
-                key = await asyncssh.get_server_host_key(
-                    router.host, router.port, config=None, options=options,
-                    server_host_key_algs=algs or (),
-                )  # fmt: skip
-        except TimeoutError:
-            raise SshUnreachable(router.name, "timed out fetching the host key") from None
-        except (asyncssh.Error, OSError) as exc:
-            raise SshUnreachable(router.name, f"cannot fetch host key: {describe(exc)}") from None
-        if key is None:
-            raise SshUnreachable(router.name, "the server presented no host key")
-        return " ".join(key.export_public_key("openssh").decode().split()[:2])
-
-    async def _host_key_error(self, router: RouterEndpoint, expected: _Keys) -> HostKeyMismatch:
-        source = (
-            "its trusted_host_keys"
-            if router.trusted_host_keys
-            else f"known_hosts {self._settings.known_hosts}"
-        )
-        presented: str | None
-        try:
-            live = await self._fetch_host_key(router, expected)
-            presented = _fingerprint(asyncssh.import_public_key(live))
-        except SshError:
-            presented = None
-        fps = tuple(_fingerprint(k) for k in expected)
-        where = f"{router.host}:{router.port}"
-        detail = script.host_key_detail(where, source, presented, fps)
-        return HostKeyMismatch(router.name, detail, presented=presented, expected=fps)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from vpnwatch.errors import PermanentError, TemporaryError, VpnwatchError
-from vpnwatch.model import SshErrorKind
+from vpnwatch.vocabulary import SshErrorKind
 
 
 class SshError(VpnwatchError):

@@ -5,17 +5,18 @@ No I/O and no asyncssh here, so every rule is unit-tested directly.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vpnwatch.adapters.vyos_errors import CommandFailed, SshError, UnsafeCommand
 from vpnwatch.errors import ParseError
-from vpnwatch.model import BgpSummary, IkeSaList, IpsecSaList, RouterSshView, SshErrorKind
+from vpnwatch.model import BgpSummary, IkeSaList, IpsecSaList, RouterSshView
 from vpnwatch.parsers import EmptyOutput, ServiceNotRunning, parse_ike_sa, parse_ipsec_sa
 from vpnwatch.parsers._util import says_not_running
+from vpnwatch.redaction import redact
+from vpnwatch.vocabulary import SshErrorKind
 
 OP_WRAPPER = "/opt/vyatta/bin/vyatta-op-cmd-wrapper"
 SCRIPT_TEMPLATE = "/opt/vyatta/etc/functions/script-template"
@@ -36,8 +37,6 @@ CONFIG_VERBS = frozenset(
 _SHELL_META = frozenset(";&|<>$`\\(){}#*?[]~!")
 # Inside double quotes bash still expands these.
 _DOUBLE_QUOTE_META = frozenset("$`\\!")
-
-_MAX_ERROR_CHARS = 400
 
 
 def _first_bad_char(text: str) -> str | None:
@@ -116,18 +115,28 @@ def build_config_script(commands: Sequence[str], *, save: bool = True) -> str:
 
 # ---------------------------------------------------------------- reading the router's answer
 
+# What a failed config script prints (vyatta-cfg, vyos-1x). Each marker has a kind: errors
+# name the kind and the output line, never the router's words (they echo config values).
 _CONFIG_FAILURE = re.compile(
     r"^\s*(?:"
-    r"(?:set|delete|commit|save|load|merge|discard|rollback|comment|copy|rename) failed\b"
-    r"|invalid command\b"
-    r"|configuration path: .* is not valid"
-    r"|value validation failed"
-    r"|cannot open configuration file"
-    r"|.*\]\] failed\s*$"
-    r"|.*: command not found\s*$"
+    r"(?P<verb>set|delete|commit|save|load|merge|discard|rollback|comment|copy|rename) failed\b"
+    r"|(?P<invalid>invalid command\b)"
+    r"|(?P<path>configuration path: .* is not valid)"
+    r"|(?P<value>value validation failed)"
+    r"|(?P<open>cannot open configuration file)"
+    r"|(?P<hook>.*\]\] failed\s*$)"
+    r"|(?P<notfound>.*: command not found\s*$)"
     r")",
     re.IGNORECASE,
 )
+_FAILURE_KIND = {
+    "invalid": "Invalid command",
+    "path": "configuration path is not valid",
+    "value": "value validation failed",
+    "open": "cannot open configuration file",
+    "hook": "a commit script of a node failed",
+    "notfound": "command not found",
+}
 _NOISE = re.compile(
     r"^\s*(?:\[edit\]|no configuration changes to commit"
     r"|saving configuration to .*|done|exit|warning: configuration changes have not been saved\.?)"
@@ -139,86 +148,80 @@ _INVALID_OP = re.compile(r"^\s*invalid command\b", re.IGNORECASE)
 
 def meaningful_lines(output: str) -> list[str]:
     """The output's lines without blank lines and VyOS's `[edit]`/save chatter."""
-    return [ln.rstrip() for ln in output.splitlines() if ln.strip() and not _NOISE.match(ln)]
+    return [ln.rstrip() for _, ln in _numbered_meaningful(output)]
+
+
+def _numbered_meaningful(output: str) -> list[tuple[int, str]]:
+    return [
+        (number, line)
+        for number, line in enumerate(output.splitlines(), start=1)
+        if line.strip() and not _NOISE.match(line)
+    ]
 
 
 def clean_config_output(output: str) -> str:
     return "\n".join(meaningful_lines(output))
 
 
-def _shorten(text: str) -> str:
-    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 3] + "..."
+def _failure_kind(match: re.Match[str]) -> str:
+    verb = match.group("verb")
+    if verb is not None:
+        return f"{verb.capitalize()} failed"
+    name = next(key for key in _FAILURE_KIND if match.group(key) is not None)
+    return _FAILURE_KIND[name]
+
+
+def _lines(count: int) -> str:
+    return f"{count} line{'s' if count != 1 else ''}"
+
+
+def _where(numbers: Sequence[int]) -> str:
+    shown = ", ".join(str(n) for n in numbers[:5])
+    return f"output line{'s' if len(numbers) > 1 else ''} {shown}"
 
 
 def config_failure(output: str, exit_status: int | None) -> str | None:
     """A one-line description of why a config script failed, or None when it succeeded.
 
     Either signal is enough: VyOS may print "Commit failed" and still exit 0, and a script
-    killed half way exits non-zero without printing anything useful.
+    killed half way exits non-zero without printing anything useful. The description names
+    the kinds of failure and their output lines, never the output itself.
     """
-    lines = meaningful_lines(output)
-    marked = [i for i, line in enumerate(lines) if _CONFIG_FAILURE.match(line)]
-    if marked:  # the router's explanation: a few lines before the first marker to the last
-        first, last = marked[0], min(marked[-1], marked[0] + 4)
-        return _shorten(" | ".join(ln.strip() for ln in lines[max(0, first - 3) : last + 1]))
+    lines = _numbered_meaningful(output)
+    kinds: list[str] = []
+    numbers: list[int] = []
+    for number, line in lines:
+        match = _CONFIG_FAILURE.match(line)
+        if match is not None:
+            numbers.append(number)
+            if (kind := _failure_kind(match)) not in kinds:
+                kinds.append(kind)
+    if kinds:
+        return f"{'; '.join(kinds)} ({_where(numbers)})"
     if exit_status != 0:
         status = "no exit status" if exit_status is None else f"exit status {exit_status}"
-        tail = " | ".join(ln.strip() for ln in lines[-3:])
-        return _shorten(f"configuration script ended with {status}" + (f": {tail}" if tail else ""))
+        tail = f" after {_lines(len(lines))} of output" if lines else ""
+        return f"configuration script ended with {status}{tail}"
     return None
 
 
 def op_failure(
     output: str, exit_status: int | None, *, not_running_is_an_answer: bool = False
 ) -> str | None:
-    """Why an op-mode command failed, or None. Output is only quoted for failures.
+    """Why an op-mode command failed, or None. Never quotes the output: kind and position.
 
     `not_running_is_an_answer`: for the SA listings, "IPsec is not runing" (VyOS 1.3, exit 1)
     means "no SAs". For anything else, a mutation above all, it stays a failure.
     """
-    lines = meaningful_lines(output)
-    first = lines[0].strip() if lines else ""
-    if lines and _INVALID_OP.match(lines[0]):
-        return _shorten(first)
+    lines = _numbered_meaningful(output)
+    if lines and _INVALID_OP.match(lines[0][1]):
+        return f"Invalid command: the router refused it ({_where([lines[0][0]])})"
     if not_running_is_an_answer and exit_status not in (0, None) and says_not_running(output):
         return None  # "IPsec is not runing" exits 1: that is an answer (no SAs), not a failure
     if exit_status != 0:
         status = "no exit status" if exit_status is None else f"exit status {exit_status}"
-        return _shorten(f"{status}" + (f": {first}" if first else ""))
+        return status + (f" ({_lines(len(lines))} of output)" if lines else "")
     return None
-
-
-# ---------------------------------------------------------------- secrets
-
-_SENSITIVE_KEYWORDS = (
-    r"pre-shared-secret|shared-secret|secret|password|plaintext-password"
-    r"|encrypted-password|passphrase|key"
-)
-_SECRET_VALUE = re.compile(
-    rf"(?P<word>\b(?:{_SENSITIVE_KEYWORDS}))(?P<space>\s+)(?P<value>'[^']*'|\"[^\"]*\"|[^\s\]\[]+)",
-    re.IGNORECASE,
-)
-REDACTED = "<redacted>"
-
-
-def secret_values(commands: Iterable[str]) -> set[str]:
-    """Values that follow a secret-looking keyword in `commands` (unquoted)."""
-    values: set[str] = set()
-    for command in commands:
-        for match in _SECRET_VALUE.finditer(command):
-            value = match.group("value")
-            if value[:1] in "'\"" and value[-1:] == value[:1]:
-                value = value[1:-1]
-            if len(value) >= 3:
-                values.add(value)
-    return values
-
-
-def redact_secrets(text: str, commands: Iterable[str] = ()) -> str:
-    """`text` with secret-looking values and every secret value of `commands` replaced."""
-    for value in sorted(secret_values(commands), key=len, reverse=True):
-        text = text.replace(value, REDACTED)
-    return _SECRET_VALUE.sub(lambda m: f"{m.group('word')}{m.group('space')}{REDACTED}", text)
 
 
 # ---------------------------------------------------------------- reconnect backoff
@@ -297,12 +300,12 @@ def observation_view(
             reachable, error, kind = worst.reachable, worst.detail, worst.kind
         elif isinstance(worst, ParseError):
             error, kind = str(worst), SshErrorKind.PARSE
-        else:
-            error, kind = f"internal error: {describe(worst)}", SshErrorKind.PARSE
+        else:  # a bug: its type only, its text might quote the router's output
+            error, kind = f"internal error: {type(worst).__name__}", SshErrorKind.PARSE
     return RouterSshView(
         router,
         reachable,
-        error,
+        None if error is None else redact(error),
         kind,
         bgp=None if isinstance(bgp, BaseException) else bgp,
         ike=None if isinstance(ike, BaseException) else ike,
@@ -313,8 +316,8 @@ def observation_view(
 def error_view(router: str, exc: BaseException) -> RouterSshView:
     """The view when not even a session could be had (or a bug struck before any command)."""
     if isinstance(exc, SshError):
-        return RouterSshView(router, exc.reachable, exc.detail, exc.kind)
-    return RouterSshView(router, True, f"internal error: {describe(exc)}", SshErrorKind.PARSE)
+        return RouterSshView(router, exc.reachable, redact(exc.detail), exc.kind)
+    return RouterSshView(router, True, f"internal error: {type(exc).__name__}", SshErrorKind.PARSE)
 
 
 def host_key_detail(where: str, source: str, presented: str | None, expected: Sequence[str]) -> str:
@@ -326,11 +329,3 @@ def host_key_detail(where: str, source: str, presented: str | None, expected: Se
         f"host key of {where} does not match {source}: presented {shown}, "
         f"expected {', '.join(expected)}"
     )
-
-
-def is_ip_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

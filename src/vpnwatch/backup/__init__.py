@@ -1,7 +1,7 @@
-"""Config backups (DESIGN §6): pull `show configuration`, sanitize, store versioned, drift.
+"""Config backups: pull `show configuration`, sanitize, store versioned, drift.
 
 `BackupManager` pulls and keeps the restore cache; `LocalStore` / `S3Store` keep versions;
-`vpnwatch.backup.cli.run_backup` is `vpnwatch backup`.
+`vpnwatch backup` is `vpnwatch.commands.backup`.
 """
 
 from vpnwatch.backup.manager import (
@@ -28,7 +28,6 @@ from vpnwatch.backup.store import (
     version_time,
 )
 from vpnwatch.backup.targets import backup_targets
-from vpnwatch.backup.wiring import manager_for_config, store_for_config
 
 __all__ = [
     "DEFAULT_STRIP_SECTIONS",
@@ -47,8 +46,6 @@ __all__ = [
     "backup_targets",
     "changed_sections",
     "check_not_shrunk",
-    "manager_for_config",
     "prepare_backup",
-    "store_for_config",
     "version_time",
 ]

@@ -1,4 +1,4 @@
-"""BackupManager: pull each router's config, sanitize, store versioned, track drift (DESIGN §6).
+"""BackupManager: pull each router's config, sanitize, store versioned, track drift.
 
 Each backup also records the VyOS it was taken on: the config-version footer of the router's
 /config/config.boot (read over SFTP; VyOS's `merge` migrates a file by it) and the release
@@ -7,7 +7,9 @@ release with its AMI's and restores the footer with the config.
 
 The daemon calls `run_due(now, targets)` every cycle: it starts at most one bounded
 background task that pulls the routers whose last pull is older than the interval; it
-never blocks the loop and never raises into it. A heal asks `latest_valid_backup(router)`
+never blocks the loop (configs are parsed and sanitized in the parse pool, with a deadline)
+and never raises into it. The PSKs of every pulled config become known secrets for
+`vpnwatch.redaction`. A heal asks `latest_valid_backup(router)`
 (synchronous: answered from what the last pull or `load` read from the store).
 """
 
@@ -22,10 +24,10 @@ from typing import Any, Protocol, runtime_checkable
 import structlog
 
 from vpnwatch.adapters.vyos import RouterEndpoint
-from vpnwatch.adapters.vyos_script import redact_secrets
 from vpnwatch.backup.sanitize import (
     DEFAULT_STRIP_SECTIONS,
     BackupRejected,
+    PreparedBackup,
     changed_sections,
     check_not_shrunk,
     prepare_backup,
@@ -33,7 +35,9 @@ from vpnwatch.backup.sanitize import (
 from vpnwatch.backup.store import BackupStore, version_time
 from vpnwatch.errors import ParseError, VpnwatchError
 from vpnwatch.metrics import ControlState
+from vpnwatch.offloop import CONFIG_PARSE_DEADLINE, parse_off_loop
 from vpnwatch.parsers import parse_config
+from vpnwatch.redaction import redact, remember_secrets, secrets_in_commands
 
 SHOW_CONFIGURATION = "show configuration"
 SHOW_VERSION = "show version"
@@ -136,7 +140,9 @@ class BackupManager:
         for version in await self.store.versions(router):
             try:
                 text = await self.store.get(router, version)
-                commands = parse_config(text).commands
+                commands = await parse_off_loop(
+                    _stored_commands, text, deadline=CONFIG_PARSE_DEADLINE, what="stored backup"
+                )
             except ParseError as exc:
                 self._log.warning(
                     "backup.corrupt_version_skipped", router=router, version=version,
@@ -202,7 +208,10 @@ class BackupManager:
         if isinstance(self._source, ConfigFiles):
             try:
                 boot = await self._source.download(endpoint, BOOT_FILE, MAX_BOOT_FILE)
-                lines = config_footer(boot.decode("utf-8", "replace"))
+                lines = await parse_off_loop(
+                    config_footer, boot.decode("utf-8", "replace"),
+                    deadline=CONFIG_PARSE_DEADLINE, what=BOOT_FILE,
+                )  # fmt: skip
             except VpnwatchError as exc:
                 self._log.warning("backup.no_version_footer", router=router, error=_reason(exc))
         release = release_line(await self._source.run_op(endpoint, SHOW_VERSION))
@@ -212,7 +221,10 @@ class BackupManager:
         previous = await self.find_latest_valid(router)
         self._remember(router, previous)
         raw = await self._source.run_op(endpoint, SHOW_CONFIGURATION)
-        prepared = prepare_backup(raw, self._strip)
+        # Off the loop: a hostile router's config must not stall the cycle or other pulls.
+        prepared = await parse_off_loop(
+            _prepare, raw, self._strip, deadline=CONFIG_PARSE_DEADLINE, what=SHOW_CONFIGURATION
+        )
         check_not_shrunk(prepared.commands, previous.commands if previous else None)
         text = prepared.text + await self._version_lines(router, endpoint)
         if previous is not None and previous.text == text:
@@ -296,10 +308,24 @@ class BackupManager:
             await asyncio.gather(task, return_exceptions=True)
 
 
+def _prepare(raw: str, strip: Sequence[str]) -> PreparedBackup:
+    """In the parse pool: sanitize a pull; its PSKs become known secrets for redaction."""
+    prepared = prepare_backup(raw, strip)
+    remember_secrets(secrets_in_commands(prepared.commands))
+    return prepared
+
+
+def _stored_commands(text: str) -> tuple[str, ...]:
+    """In the parse pool: a stored version's canonical commands; its PSKs become known."""
+    commands = parse_config(text).commands
+    remember_secrets(secrets_in_commands(commands))
+    return commands
+
+
 def _reason(exc: BaseException, known: ValidBackup | None = None) -> str:
     """A one-line error without secrets: known secret values of the router are masked."""
     text = str(exc) or type(exc).__name__
-    return redact_secrets(text, known.commands if known else ())
+    return redact(text, secrets_in_commands(known.commands) if known else ())
 
 
 def config_footer(boot_text: str) -> str:

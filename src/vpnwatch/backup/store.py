@@ -9,11 +9,8 @@ KMS-encrypted, and no content ever reaches a log line or an error message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,6 +20,7 @@ from typing import Any, Protocol
 import structlog
 
 from vpnwatch.adapters.aws import AwsApiError, AwsClient
+from vpnwatch.atomicfile import TEMP_PREFIX, private_dir, write_atomic
 from vpnwatch.errors import ParseError, TemporaryError, VpnwatchError
 
 log = structlog.get_logger("vpnwatch.backup")
@@ -32,7 +30,6 @@ MAX_BACKUP_BYTES = 16 * 1024 * 1024  # a VyOS config is kilobytes; more is not a
 _STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _VERSION_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}\.\d{6}Z)-(?P<hash>[0-9a-f]{12})$")
 _ROUTER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_TMP_PREFIX = ".tmp-"
 
 
 class BackupStoreError(TemporaryError):
@@ -175,9 +172,9 @@ class LocalStore:
             text, self._clock() if now is None else now, next(iter(existing), None)
         )
         try:
-            _private_dir(self.directory)
-            _private_dir(folder)
-            _write_atomic(folder / f"{version}{SUFFIX}", text.encode("utf-8"))
+            private_dir(self.directory)
+            private_dir(folder)
+            write_atomic(folder / f"{version}{SUFFIX}", text.encode("utf-8"))
         except OSError as exc:
             raise BackupStoreError(f"cannot write a backup into {folder}: {exc.strerror}") from None
         self._prune(folder, (version, *existing))
@@ -186,39 +183,12 @@ class LocalStore:
     def _prune(self, folder: Path, versions: tuple[str, ...]) -> None:
         """Drop versions beyond `keep` and temp files a crash left behind."""
         doomed = [folder / f"{v}{SUFFIX}" for v in sorted(versions, reverse=True)[self.keep :]]
-        doomed += list(folder.glob(f"{_TMP_PREFIX}*"))
+        doomed += list(folder.glob(f"{TEMP_PREFIX}*"))
         for path in doomed:
             try:
                 path.unlink(missing_ok=True)
             except OSError as exc:  # the new version is stored; pruning retries next time
                 log.warning("backup.prune_failed", path=str(path), error=exc.strerror)
-
-
-def _private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o777 != 0o700:
-        path.chmod(0o700)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Temp file (mkstemp: 0600) + fsync + rename + directory fsync: never a partial file."""
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            Path(tmp).unlink()
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 # ---------------------------------------------------------------- S3

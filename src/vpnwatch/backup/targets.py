@@ -28,14 +28,18 @@ def backup_targets(
             failures.append(BackupResult(plan.name, ok=False, error="ssh is disabled in config"))
             continue
         view = views.get(plan.name)
-        host = plan.ssh.host or (view.elastic_ip if view is not None else None)
-        if host is None:
+        endpoint = RouterEndpoint.of_router(
+            plan.name,
+            ssh_host=plan.ssh.host,
+            elastic_ip=view.elastic_ip if view is not None else None,
+            port=plan.ssh.port,
+            trusted_key=keys.get(plan.name),
+        )
+        if endpoint is None:
             why = view.error if view is not None and view.error else "no EIP found"
             failures.append(
                 BackupResult(plan.name, ok=False, error=f"no ssh_host and no EIP known ({why})")
             )
             continue
-        key = keys.get(plan.name)
-        endpoint = RouterEndpoint(plan.name, host, plan.ssh.port, (key,) if key else ())
         targets.append(BackupTarget(plan.name, endpoint))
     return tuple(targets), tuple(failures)

@@ -1,1 +1,1 @@
-"""Healing: soft fixes and crash-safe instance replacement (DESIGN §4, §5)."""
+"""Healing: soft fixes and crash-safe instance replacement, each mutation through one gate."""

@@ -1,38 +1,33 @@
-"""The audit trail: one JSON line per acting decision and per heal step (fsynced, 0600)."""
+"""The audit trail: one entry per mutation (done, failed, held) and per "would have", written
+through the state store as a fenced append, so a process that lost the lease writes none."""
 
 from __future__ import annotations
 
-import json
-import os
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from vpnwatch.statestore.api import Fence, FenceLost, StateStore
 
-class AuditLog:
-    def __init__(self, path: Path | None, clock: Callable[[], float]) -> None:
-        self._path = path
+
+class AuditTrail:
+    def __init__(
+        self, store: StateStore, fence: Callable[[], Fence | None], clock: Callable[[], float]
+    ) -> None:
+        self._store = store
+        self._fence = fence
         self._clock = clock
-        self._lock = threading.Lock()
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _current(self) -> Fence:
+        fence = self._fence()
+        if fence is None:
+            raise FenceLost("this process does not hold the lease")
+        return fence
+
+    def confirm(self) -> None:
+        """Raise FenceLost unless this process still leads (right before a mutation)."""
+        self._store.confirm(self._current())
 
     def record(self, **fields: Any) -> dict[str, Any]:
         entry = {"time": round(self._clock(), 3), **fields}
-        if self._path is not None:
-            line = json.dumps(entry, sort_keys=True) + "\n"
-            with self._lock:
-                fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                try:
-                    os.write(fd, line.encode())
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+        self._store.audit(entry, fence=self._current())
         return entry
-
-
-def read_audit(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

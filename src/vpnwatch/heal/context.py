@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vpnwatch.adapters.ec2_actions import Ec2Actions
+from vpnwatch.config import HealTimeouts
+from vpnwatch.core.records import HealRecord
 from vpnwatch.heal.gate import MutationGate
-from vpnwatch.heal.progress import HealRecord, ProgressStore
+from vpnwatch.heal.progress import ProgressStore
 from vpnwatch.heal.restore import RestoreAccess
 
 
@@ -25,19 +27,6 @@ class Backups(Protocol):
     def latest_valid_backup(self, router: str) -> tuple[str, str] | None: ...
 
 
-@dataclass(frozen=True)
-class Timeouts:
-    terminate: float = 600.0
-    launch: float = 300.0  # includes waiting for the private IP to be released
-    ssh: float = 600.0
-    console: float = 600.0
-    verify: float = 300.0
-    poll: float = 2.0
-    running: float = 300.0  # pending → running
-    api: float = 120.0  # a step that is a few API calls
-    restore: float = 300.0
-
-
 @dataclass
 class ReplaceContext:
     ec2: Ec2Actions
@@ -49,7 +38,7 @@ class ReplaceContext:
     sleep: Callable[[float], Awaitable[None]]
     on_step: Callable[[str], None]
     managed_tag: tuple[str, str]
-    timeouts: Timeouts
+    timeouts: HealTimeouts  # config.heal.timeouts, read when the heal starts
     log: Any
     public_key: str = ""  # the daemon's (OpenSSH line), given to the new router by user data
     strip_sections: Sequence[str] = ("interfaces ethernet eth0", "service", "system")

@@ -1,8 +1,9 @@
 """Runs heals as tracked tasks while the loop keeps observing (Patroni's async executor).
 
 Soft fixes are one call each; a replacement is the step workflow in `replace.py`, a
-stop-start the one in `stop_start.py`. Every heal has a persisted record; `resume` picks up
-records a previous process left running.
+stop-start the one in `stop_start.py`. Every heal has a record, saved through the state store
+(fenced) after every step; the loop's Decision says which heals to start, resume or abandon,
+and this carries it out.
 """
 
 from __future__ import annotations
@@ -10,22 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from vpnwatch.adapters.ec2_actions import Ec2Actions
 from vpnwatch.adapters.vyos import RouterEndpoint, VyosClient
-from vpnwatch.errors import VpnwatchError
-from vpnwatch.heal.gate import HealPaused, MutationGate
-from vpnwatch.heal.progress import HealRecord, ProgressStore, make_heal_id
-from vpnwatch.heal.replace import Backups, ReplaceContext, Replacement, Timeouts
+from vpnwatch.config import Config
+from vpnwatch.core.records import HealRecord
+from vpnwatch.heal.audit import AuditTrail
+from vpnwatch.heal.context import Backups, ReplaceContext
+from vpnwatch.heal.gate import HealPaused, MutationGate, NotLeader
+from vpnwatch.heal.replace import Replacement
 from vpnwatch.heal.restore import RestoreAccess
-from vpnwatch.heal.stop_start import POINT_OF_NO_RETURN, StopStart
-from vpnwatch.statefiles import FleetState
-
-# The step after which a heal has changed the router and must be finished, not abandoned.
-PAST_NO_RETURN = {"replace": "terminate", "stop-start": POINT_OF_NO_RETURN}
+from vpnwatch.heal.stop_start import StopStart
+from vpnwatch.statestore.api import Fence, FenceLost, Lease, StateStore
+from vpnwatch.vocabulary import Action, HealStatus
 
 
 @dataclass(frozen=True)
@@ -41,17 +42,27 @@ class HealTarget:
     neighbors: tuple[str, ...]  # BGP neighbors it should have (AWS inside addresses)
 
     def endpoint(self, trusted_key: str | None = None) -> RouterEndpoint:
-        host = self.ssh_host or self.elastic_ip
-        if host is None:
+        endpoint = RouterEndpoint.of_router(
+            self.router,
+            ssh_host=self.ssh_host,
+            elastic_ip=self.elastic_ip,
+            port=self.ssh_port,
+            trusted_key=trusted_key,
+        )
+        if endpoint is None:
             raise ValueError(f"{self.router}: no SSH address known")
-        keys = (trusted_key,) if trusted_key else ()
-        return RouterEndpoint(self.router, host, self.ssh_port, trusted_host_keys=keys)
+        return endpoint
+
+
+# A router mutation: (description, call) → through the heal's gate.
+Mutate = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
 
 class _Access:
-    def __init__(self, vyos: VyosClient, target: HealTarget, log: Any) -> None:
+    def __init__(self, vyos: VyosClient, target: HealTarget, mutate: Mutate, log: Any) -> None:
         self._vyos = vyos
         self._target = target
+        self._mutate = mutate
         self._log = log
 
     async def host_key(self) -> str:
@@ -59,152 +70,174 @@ class _Access:
         return key
 
     def trusting(self, key: str) -> RestoreAccess:
-        return _Trusted(self._vyos, self._target.endpoint(key), self._log)
+        return _Trusted(self._vyos, self._target.endpoint(key), self._mutate, self._log)
 
 
 class _Trusted:
-    """The relaunched router over SSH, its host key verified against its console."""
+    """The relaunched router over SSH, its host key verified against its console. Every
+    change (upload, merge, save, delete) passes the heal's gate on its own."""
 
-    def __init__(self, vyos: VyosClient, endpoint: RouterEndpoint, log: Any) -> None:
-        self._vyos, self._endpoint, self._log = vyos, endpoint, log
+    def __init__(
+        self, vyos: VyosClient, endpoint: RouterEndpoint, mutate: Mutate, log: Any
+    ) -> None:
+        self._vyos, self._endpoint, self._mutate, self._log = vyos, endpoint, mutate, log
 
     async def run_op(self, command: str) -> str:
         text: str = await self._vyos.run_op(self._endpoint, command)
         return text
 
     async def run_config(self, commands: Sequence[str], *, save: bool) -> None:
-        await self._vyos.run_config(self._endpoint, commands, save=save)
+        where = self._endpoint.name
+        what = (
+            f"run {len(commands)} config command(s) on {where}, commit"
+            + (" and save" if save else " (not saved)")
+            if commands
+            else f"save the restored config on {where}"
+        )
+        await self._mutate(what, lambda: self._vyos.run_config(self._endpoint, commands, save=save))
 
     async def upload(self, path: str, data: bytes) -> None:
-        await self._vyos.upload(self._endpoint, path, data, mode=0o600)
+        await self._mutate(
+            f"upload the backup to {path} on {self._endpoint.name}",
+            lambda: self._vyos.upload(self._endpoint, path, data, mode=0o600),
+        )
 
     async def remove(self, path: str) -> None:
         try:
-            await self._vyos.remove(self._endpoint, path)
-        except VpnwatchError as exc:  # the PSK-bearing file stays: say so loudly
-            self._log.error("restore file not deleted", path=path, error=str(exc))
+            await self._mutate(
+                f"delete {path} on {self._endpoint.name}",
+                lambda: self._vyos.remove(self._endpoint, path),
+            )
+        except Exception as exc:  # the PSK-bearing file stays: say so loudly, never mask why
+            self._log.error(
+                "restore file not deleted", path=path, error=f"{type(exc).__name__}: {exc}"
+            )
+
+
+class _FencedProgress:
+    """The workflow's progress sink: every save is a fenced write."""
+
+    def __init__(self, store: StateStore, fence: Callable[[], Fence | None]) -> None:
+        self._store = store
+        self._fence = fence
+        self._saved: dict[str, HealRecord] = {}
+
+    def save(self, record: HealRecord) -> None:
+        fence = self._fence()
+        if fence is None:
+            raise FenceLost(f"not the leader: progress of {record.heal_id} not saved")
+        self._store.save_heal(record, fence=fence)
+        self._saved[record.heal_id] = record
+
+    def latest(self, record: HealRecord) -> HealRecord:
+        """The record as last saved: a failed workflow keeps the steps it finished."""
+        return self._saved.get(record.heal_id, record)
 
 
 Verifier = Callable[[HealTarget, str], Awaitable[tuple[bool, str]]]
+Replacer = Callable[[HealRecord, ReplaceContext], Awaitable[HealRecord]]
+
+
+async def _replace(record: HealRecord, ctx: ReplaceContext) -> HealRecord:
+    return await Replacement(record, ctx).run()
+
+
+@dataclass
+class HealTools:
+    """What heals act with (built once by the composition root)."""
+
+    ec2_for: Callable[[str], Ec2Actions]
+    vyos: VyosClient
+    backups: Backups
+    verify: Verifier
+    host_key: Callable[[str], str | None]  # the verified key of a relaunched router
+    replacer: Replacer = _replace
 
 
 class HealExecutor:
     def __init__(
         self,
         *,
-        gate: MutationGate,
-        store: ProgressStore,
-        fleet: FleetState,
-        ec2_for: Callable[[str], Ec2Actions],
-        vyos: VyosClient,
-        backups: Backups,
-        verify: Verifier,
-        strategy: str,
-        timeouts: Timeouts,
-        managed_tag: tuple[str, str],
+        store: StateStore,
+        lease: Lease,
+        tools: HealTools,
+        config: Callable[[], Config],
+        paused: Callable[[], bool],
         log: Any,
         on_result: Callable[[str, str, str], None],
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        strip_sections: Sequence[str] = ("interfaces ethernet eth0", "service", "system"),
-        ami_overrides: Mapping[str, str] | None = None,
     ) -> None:
-        self._gate = gate
         self._store = store
-        self._fleet = fleet
-        self._ec2_for = ec2_for
-        self._vyos = vyos
-        self._backups = backups
-        self._verify = verify
-        self._strategy = strategy
-        self._timeouts = timeouts
-        self._managed_tag = managed_tag
+        self._lease = lease
+        self._tools = tools
+        self._config = config
+        self._paused = paused
         self._log = log
         self._on_result = on_result
         self._clock = clock
         self._sleep = sleep
-        self._strip_sections = tuple(strip_sections)
-        self._ami_overrides = dict(ami_overrides or {})
+        self._progress = _FencedProgress(store, lease.current)
+        self._audit = AuditTrail(store, lease.current, clock)
         self._tasks: dict[str, asyncio.Task[HealRecord]] = {}
         self.steps: dict[str, str] = {}
-        self.abandoned: list[str] = []  # routers whose unfinished heal resume gave up
 
     def busy(self) -> dict[str, str]:
         return {r: self.steps.get(r, "starting") for r, t in self._tasks.items() if not t.done()}
 
-    def start(self, action: str, target: HealTarget) -> str:
+    def start(
+        self,
+        action: Action,
+        target: HealTarget,
+        *,
+        heal_id: str,
+        now: float,
+        dry_run: bool,
+        request_id: str | None = None,
+    ) -> HealRecord:
         if target.router in self.busy():
             raise RuntimeError(f"{target.router} is already being healed")
-        now = self._clock()
         record = HealRecord(
-            heal_id=make_heal_id(target.router, action, now),
+            heal_id=heal_id,
             router=target.router,
             action=action,
-            strategy=self._strategy if action == "replace" else "-",
+            strategy=self._config().heal.strategy if action is Action.REPLACE else "-",
             started_at=now,
-            dry_run=self._gate.dry_run,
+            dry_run=dry_run,
             old_instance_id=target.instance_id,
             elastic_ip=target.elastic_ip,
+            request_id=request_id,
         )
-        self._store.save(record)
+        self._progress.save(record)
         self._spawn(record, target)
-        return record.heal_id
+        return record
 
-    def resume(self, targets: Mapping[str, HealTarget]) -> list[str]:
-        """Continue heals an earlier process (or a pause) left unfinished.
+    def resume(self, record: HealRecord, target: HealTarget) -> None:
+        """Continue a replacement or stop-start past its point of no return (core/resume.py
+        decided)."""
+        target = replace(
+            target,
+            instance_id=record.old_instance_id,
+            elastic_ip=record.elastic_ip or target.elastic_ip,
+        )
+        self._log.info(
+            "resuming heal",
+            heal_id=record.heal_id,
+            router=record.router,
+            steps_done=list(record.steps_done),
+        )
+        self._spawn(record, target)
 
-        Only a replacement or stop-start past its point of no return (the old instance
-        terminated, the instance stopped) is continued, and only in the mode it started in.
-        Anything earlier is abandoned: the router is untouched, so the policy decides afresh
-        with today's guards.
-        """
-        resumed = []
-        for record in self._store.unfinished():
-            target = targets.get(record.router)
-            if target is None or record.router in self.busy():
-                continue
-            why_not = self._resume_refusal(record)
-            if why_not is not None:
-                if record.dry_run or not _past_no_return(record):
-                    self._store.save(replace(record, status="abandoned", error=why_not))
-                    self._log.warning("heal abandoned", heal_id=record.heal_id, reason=why_not)
-                    self.abandoned.append(record.router)
-                else:  # live and past terminate: keep it for when it can run again
-                    self._log.error("live heal unfinished", heal_id=record.heal_id, reason=why_not)
-                continue
-            target = replace(
-                target,
-                instance_id=record.old_instance_id,
-                elastic_ip=record.elastic_ip or target.elastic_ip,
-            )
-            self._log.info(
-                "resuming heal",
-                heal_id=record.heal_id,
-                router=record.router,
-                steps_done=list(record.steps_done),
-            )
-            self._spawn(record, target)
-            resumed.append(record.heal_id)
-        return resumed
-
-    def _resume_refusal(self, record: HealRecord) -> str | None:
-        if record.dry_run != self._gate.dry_run:
-            mode = "dry-run" if record.dry_run else "live"
-            return f"started {mode}, the daemon is not {mode} now"
-        if record.action not in PAST_NO_RETURN:
-            return "a soft action is not resumed; the policy decides again"
-        if not _past_no_return(record):
-            return "stopped before its point of no return; the policy decides again"
-        if self._gate.paused:
-            return "actions are paused"
-        return None
+    def abandon(self, record: HealRecord, why: str) -> None:
+        self._progress.save(replace(record, status=HealStatus.ABANDONED, error=why))
+        self._log.warning("heal abandoned", heal_id=record.heal_id, reason=why)
 
     def _spawn(self, record: HealRecord, target: HealTarget) -> None:
         task = asyncio.create_task(self._run(record, target), name=f"heal-{record.heal_id}")
         self._tasks[record.router] = task
 
     async def _run(self, record: HealRecord, target: HealTarget) -> HealRecord:
-        router, action = record.router, record.action
+        router, action = record.router, str(record.action)
         self.steps[router] = record.steps_done[-1] if record.steps_done else "starting"
         try:
             record = await self._execute(record, target)
@@ -215,11 +248,14 @@ class HealExecutor:
                 "heal held by pause", heal_id=record.heal_id, router=router, detail=str(exc)
             )
             return record  # still "running": resumed once actions are unpaused
+        except (NotLeader, FenceLost) as exc:  # another process leads: it resumes the heal
+            self._log.error("heal stopped: not the leader", heal_id=record.heal_id, error=str(exc))
+            return record
         except Exception as exc:
-            # the workflow saved every step it finished: keep them in the failed record
-            latest = self._store.load(record.heal_id) or record
-            record = replace(latest, status="failed", error=f"{type(exc).__name__}: {exc}")
-            self._store.save(record)
+            latest = self._progress.latest(record)
+            record = replace(latest, status=HealStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(FenceLost):
+                self._progress.save(record)
             self._log.error(
                 "heal failed", heal_id=record.heal_id, router=router, error=record.error
             )
@@ -230,74 +266,99 @@ class HealExecutor:
         self._on_result(router, action, "dry_run" if record.dry_run else "success")
         return record
 
-    def _context(self, record: HealRecord, target: HealTarget) -> ReplaceContext:
+    def _gate(self, record: HealRecord) -> MutationGate:
+        return MutationGate(
+            dry_run=record.dry_run,
+            is_leader=lambda: self._lease.current() is not None,
+            audit=self._audit,
+            paused=self._paused,  # read at every mutation: a pause mid-heal holds the next step
+            log=self._log,
+        )
+
+    def _context(
+        self, gate: MutationGate, record: HealRecord, target: HealTarget
+    ) -> ReplaceContext:
+        config = self._config()
+        tag = config.managed_tag
+
+        def mutate(description: str, call: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+            return gate.mutate(
+                heal_id=record.heal_id, router=record.router, action=record.action,
+                step=self.steps.get(record.router, str(record.action)),
+                description=description, call=call,
+            )  # fmt: skip
+
         return ReplaceContext(
-            ec2=self._ec2_for(target.region),
-            gate=self._gate,
-            store=self._store,
-            access=_Access(self._vyos, target, self._log),
-            backups=self._backups,
-            verify=lambda new_id: self._verify(replace(target, instance_id=new_id), new_id),
+            ec2=self._tools.ec2_for(target.region),
+            gate=gate,
+            store=self._progress,
+            access=_Access(self._tools.vyos, target, mutate, self._log),
+            backups=self._tools.backups,
+            verify=lambda new_id: self._tools.verify(replace(target, instance_id=new_id), new_id),
             sleep=self._sleep,
             on_step=lambda step: self.steps.__setitem__(record.router, step),
-            managed_tag=self._managed_tag,
-            timeouts=self._timeouts,
+            managed_tag=(tag.key, tag.value),
+            timeouts=config.heal.timeouts,
             log=self._log,
-            public_key=self._vyos.public_key_line() if record.action == "replace" else "",
-            strip_sections=self._strip_sections,
-            ami_override=self._ami_overrides.get(record.router),
+            public_key=self._tools.vyos.public_key_line()
+            if record.action is Action.REPLACE
+            else "",
+            strip_sections=config.backup.strip_sections,
+            ami_override=config.heal.ami.get(record.router),
             on_record=self._remember,
         )
 
     async def _execute(self, record: HealRecord, target: HealTarget) -> HealRecord:
-        if record.action == "replace":
-            return await Replacement(record, self._context(record, target)).run()
-        if record.action == "stop-start":
-            return await StopStart(record, self._context(record, target)).run()
+        gate = self._gate(record)
+        if record.action is Action.REPLACE:
+            return await self._tools.replacer(record, self._context(gate, record, target))
+        if record.action is Action.STOP_START:
+            return await StopStart(record, self._context(gate, record, target)).run()
         self.steps[record.router] = record.action
-        await self._soft(record, target)
-        record = record.done(record.action, status="done")
-        self._store.save(record)
+        await self._soft(gate, record, target)
+        record = record.done(record.action, status=HealStatus.DONE)
+        self._progress.save(record)
         return record
 
     def _remember(self, record: HealRecord) -> None:
         """From launch on, the router *is* the new instance; trust its verified key."""
         if record.dry_run or record.new_instance_id is None:
             return
-        if self._fleet.instances.get(record.router) != record.new_instance_id or (
-            record.host_key and self._fleet.host_keys.get(record.router) != record.host_key
-        ):
-            self._fleet.replaced(record.router, record.new_instance_id, record.host_key)
+        fence = self._lease.current()
+        if fence is None:
+            raise FenceLost(f"not the leader: {record.router}'s new instance not recorded")
+        self._store.record_instance(
+            record.router, record.new_instance_id, record.host_key, fence=fence
+        )
 
-    async def _soft(self, record: HealRecord, target: HealTarget) -> None:
+    async def _soft(self, gate: MutationGate, record: HealRecord, target: HealTarget) -> None:
         common = {
             "heal_id": record.heal_id,
             "router": record.router,
             "action": record.action,
             "step": record.action,
         }
-        trusted = self._fleet.host_keys.get(target.router)
-        if record.action == "reset-bgp":
+        vyos = self._tools.vyos
+        endpoint = target.endpoint(self._tools.host_key(target.router))
+        if record.action is Action.RESET_BGP:
             for neighbor in target.neighbors or ("all",):
-                await self._gate.mutate(
+                await gate.mutate(
                     **common,
                     description=f"reset ip bgp {neighbor} on {record.router}",
-                    call=lambda n=neighbor: self._vyos.run_op(  # type: ignore[misc]
-                        target.endpoint(trusted), f"reset ip bgp {n}"
-                    ),
+                    call=lambda n=neighbor: vyos.run_op(endpoint, f"reset ip bgp {n}"),  # type: ignore[misc]
                 )
-        elif record.action == "restart-vpn":
-            await self._gate.mutate(
+        elif record.action is Action.RESTART_VPN:
+            await gate.mutate(
                 **common,
                 description=f"restart vpn on {record.router}",
-                call=lambda: self._vyos.run_op(target.endpoint(trusted), "restart vpn"),
+                call=lambda: vyos.run_op(endpoint, "restart vpn"),
             )
-        elif record.action == "reboot":
+        elif record.action is Action.REBOOT:
             instance = target.instance_id
             if instance is None:
                 raise ValueError(f"{record.router}: instance unknown, cannot reboot")
-            ec2 = self._ec2_for(target.region)
-            await self._gate.mutate(
+            ec2 = self._tools.ec2_for(target.region)
+            await gate.mutate(
                 **common,
                 description=f"reboot {instance} ({record.router})",
                 call=lambda: ec2.reboot(instance),
@@ -317,8 +378,3 @@ class HealExecutor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-
-
-def _past_no_return(record: HealRecord) -> bool:
-    step = PAST_NO_RETURN.get(record.action)
-    return step is not None and step in record.steps_done

@@ -1,4 +1,8 @@
-"""The one checkpoint every mutation passes: dry-run, leader check, audit, metrics."""
+"""The one checkpoint every mutation passes: dry-run, pause, lease, audit.
+
+A gate belongs to one heal: its mode is the heal's own (a reload that switches the daemon to
+live never turns a dry-run heal into a live one, nor the reverse).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from vpnwatch.errors import PermanentError
-from vpnwatch.heal.audit import AuditLog
+from vpnwatch.heal.audit import AuditTrail
+from vpnwatch.statestore.api import FenceLost
 
 T = TypeVar("T")
 
 
 class NotLeader(PermanentError):
-    """This replica lost the leader lock: it must not mutate anything."""
+    """This process no longer holds the lease: it must not mutate anything."""
 
 
 class HealPaused(Exception):
@@ -24,9 +29,9 @@ class MutationGate:
     def __init__(
         self,
         *,
-        dry_run: Callable[[], bool],
+        dry_run: bool,
         is_leader: Callable[[], bool],
-        audit: AuditLog,
+        audit: AuditTrail,
         paused: Callable[[], bool] = lambda: False,
         log: Any,
         on_would_have: Callable[[str, str], None] | None = None,
@@ -40,7 +45,7 @@ class MutationGate:
 
     @property
     def dry_run(self) -> bool:
-        return self._dry_run()
+        return self._dry_run
 
     @property
     def paused(self) -> bool:
@@ -57,19 +62,28 @@ class MutationGate:
         call: Callable[[], Awaitable[T]],
     ) -> T | None:
         """Run `call` unless in dry-run (then log "would have …" and return None)."""
-        common = {"heal_id": heal_id, "router": router, "action": action, "step": step}
-        if self._dry_run():
+        common = {"heal_id": heal_id, "router": router, "action": str(action), "step": step}
+        if not self._is_leader():  # checked right before every call, dry-run or not
+            self._log.error("not the leader: refusing to " + description, **common)
+            raise NotLeader(f"not the leader: refusing to {description}")
+        try:
+            return await self._mutate(common, description, call)
+        except FenceLost as exc:  # the audit write was refused: a newer leader exists
+            raise NotLeader(f"lost the lease: refusing to {description} ({exc})") from None
+
+    async def _mutate(
+        self, common: dict[str, str], description: str, call: Callable[[], Awaitable[T]]
+    ) -> T | None:
+        if self._dry_run:
             self._log.info("would have " + description, **common, dry_run=True)
             self._audit.record(**common, result="would have " + description, dry_run=True)
             if self._on_would_have is not None:
-                self._on_would_have(router, action)
+                self._on_would_have(common["router"], common["action"])
             return None
         if self._paused():
             self._audit.record(**common, result="held: paused", dry_run=False)
             raise HealPaused(f"paused: not going to {description}")
-        if not self._is_leader():  # checked right before every mutating call
-            self._audit.record(**common, result="refused: not leader", dry_run=False)
-            raise NotLeader(f"not the leader: refusing to {description}")
+        self._audit.confirm()  # a newer leader may exist: ask the store, not our own belief
         try:
             result = await call()
         except Exception as exc:

@@ -1,4 +1,4 @@
-"""Trusting a relaunched router's SSH host key without trusting it on first use (DESIGN §5).
+"""Trusting a relaunched router's SSH host key without trusting it on first use.
 
 A stock VyOS AMI prints no host keys on the console: its cloud-init runs no `ssh` or
 `keys_to_console` module (vyos-cloud-init `config/cloud.cfg.d/10_vyos.cfg`), and sshd's

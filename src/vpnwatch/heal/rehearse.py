@@ -1,91 +1,83 @@
-"""`vpnwatch heal --config F --router R --rehearse [--json]`: the replacement's preflight, for
-real (reads and DryRun=True calls, never a mutation), so IAM or AMI drift shows before a
-router dies. Prints {"router", "ok", "checks": [{"name", "ok", "detail"}]}; exit 0 when
-every check passes, 1 when one does not, 2 on a config error.
+"""A rehearsal: the replacement's preflight for one router, for real (reads and DryRun=True
+calls, never a mutation), so IAM or AMI drift shows before a router dies.
+
+`vpnwatch heal --rehearse` runs it once (commands/heal.py); the daemon runs it for every
+router on a slow schedule (service/rehearsals.py) and exports `vpnwatch_rehearsal_ok`.
+The checks are the ones the replacement's `preflight` step makes before its point of no
+return, plus the backup the restore would need.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from vpnwatch.adapters.aws import AwsClient
 from vpnwatch.adapters.ec2_actions import Ec2Actions
-from vpnwatch.app import aws_settings, vyos_client
-from vpnwatch.backup.manager import BackupManager
-from vpnwatch.backup.wiring import store_for_config
 from vpnwatch.config import Config
 from vpnwatch.errors import VpnwatchError
+from vpnwatch.heal.context import Backups
 from vpnwatch.heal.preflight import Check, PreflightInput, run_preflight
-from vpnwatch.heal.wiring import mutation_settings
-from vpnwatch.observe import plan_routers
-from vpnwatch.statefiles import FleetState
-
-EXIT_OK, EXIT_NOT_OK, EXIT_CONFIG = 0, 1, 2
+from vpnwatch.model import RouterAwsView
 
 
-class _NoConfigSource:
-    async def run_op(self, router: Any, command: str) -> str:
-        raise VpnwatchError("a rehearsal does not pull configs")
+@dataclass(frozen=True)
+class Rehearsal:
+    router: str
+    ok: bool
+    checks: tuple[Check, ...]
+    at: float  # when it finished (epoch)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"router": self.router, "ok": self.ok, "checks": [c.to_json() for c in self.checks]}
+
+    def failure(self) -> str:
+        """The first failed check, as the reason line shows it ("" when ok)."""
+        failed = [c for c in self.checks if not c.ok]
+        if not failed:
+            return ""
+        more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
+        return f"{failed[0].name}: {failed[0].detail}{more}"
 
 
-async def rehearse(config: Config, router: str) -> tuple[bool, list[Check]]:
-    """(ok, checks) of the replacement preflight for `router`, as the daemon would run it."""
-    aws, mutations = AwsClient(aws_settings(config)), AwsClient(mutation_settings(config))
-    ssh = vyos_client(config) if config.ssh.key_file is not None else None
+async def rehearse(
+    config: Config,
+    router: str,
+    view: RouterAwsView,
+    *,
+    ec2_for: Callable[[str], Ec2Actions],
+    backups: Backups,
+    public_key: str,
+    clock: Callable[[], float],
+) -> Rehearsal:
+    """The replacement preflight for `router` (its AWS view from an observation), as the
+    daemon would run it now."""
+
+    def done(ok: bool, checks: list[Check]) -> Rehearsal:
+        return Rehearsal(router, ok, tuple(checks), clock())
+
+    if view.error or view.instance is None:
+        return done(False, [Check("instance", False, view.error or "no instance found")])
+    backup = backups.latest_valid_backup(router)
+    checks = [Check("backup", backup is not None, backup[1] if backup else "no valid backup")]
     try:
-        plans = [p for p in plan_routers(config, FleetState(config.state_dir).instances)
-                 if p.name == router]  # fmt: skip
-        observed = await aws.observe([plans[0].selector])
-        view = observed.views[router]
-        if view.error or view.instance is None:
-            why = view.error or "no instance found for the router"
-            return False, [Check("instance", False, why)]
-        ec2 = Ec2Actions(mutations, view.region)
+        ec2 = ec2_for(view.region)
         instance_id = view.instance.instance_id
         spec = await ec2.capture_launch_spec(instance_id)
-        backups = BackupManager(store_for_config(config, aws), _NoConfigSource())
-        backup = await backups.find_latest_valid(router)
         address = await ec2.address(view.elastic_ip) if view.elastic_ip else None
+        tag = config.managed_tag
         result = await run_preflight(
             ec2,
             PreflightInput(
                 router=router, heal_id=f"{router}-rehearsal", strategy=config.heal.strategy,
                 spec=spec, elastic_ip=view.elastic_ip,
                 allocation_id=address.allocation_id if address else None,
-                backup_text=backup.text if backup else None,
-                ami_override=config.heal.ami.get(router),
-                public_key=ssh.public_key_line() if ssh is not None else "",
-                managed_tag=(config.managed_tag.key, config.managed_tag.value),
+                backup_text=backup[0] if backup else None,
+                ami_override=config.heal.ami.get(router), public_key=public_key,
+                managed_tag=(tag.key, tag.value),
             ),
         )  # fmt: skip
-        checks = list(result.checks)
-        checks.insert(0, Check("backup", backup is not None,
-                               backup.version if backup else "no valid backup"))  # fmt: skip
-        return result.ok and backup is not None, checks
     except VpnwatchError as exc:
-        return False, [Check("rehearsal", False, str(exc))]
-    finally:
-        if ssh is not None:
-            await ssh.close()
-        aws.close()
-        mutations.close()
-
-
-def run_rehearsal(config: Config, router: str | None, as_json: bool) -> int:
-    names = {r.name for s in config.sites for r in s.routers}
-    if router is None or router not in names:
-        print(f"vpnwatch heal: --rehearse needs --router, one of {', '.join(sorted(names))}",
-              file=sys.stderr)  # fmt: skip
-        return EXIT_CONFIG
-    ok, checks = asyncio.run(rehearse(config, router))
-    report = {"router": router, "ok": ok, "checks": [c.to_json() for c in checks]}
-    if as_json:
-        print(json.dumps(report, indent=2))
-    else:
-        for check in checks:
-            print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
-        print(f"{router}: {'ready to be replaced' if ok else 'NOT ready to be replaced'}")
-    return EXIT_OK if ok else EXIT_NOT_OK
+        return done(False, [*checks, Check("rehearsal", False, str(exc))])
+    checks += result.checks
+    return done(result.ok and backup is not None, checks)

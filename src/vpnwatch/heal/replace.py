@@ -14,14 +14,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from vpnwatch.heal.context import Backups, ReplaceContext, RouterAccess, Timeouts
-from vpnwatch.heal.progress import HealRecord
+from vpnwatch.core.records import HealRecord
+from vpnwatch.heal.context import Backups, ReplaceContext, RouterAccess
 from vpnwatch.heal.replace_steps import ReplacementSteps, TwinDied
 from vpnwatch.heal.steps import HealFailed, settling, within
 
 __all__ = [
     "ENI_STEPS", "SAME_IP_STEPS", "Backups", "HealFailed", "ReplaceContext", "Replacement",
-    "RouterAccess", "Timeouts",
+    "RouterAccess",
 ]  # fmt: skip
 
 SAME_IP_STEPS = (

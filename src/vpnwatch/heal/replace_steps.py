@@ -14,10 +14,10 @@ from typing import Any
 from vpnwatch.adapters.aws import AwsApiError
 from vpnwatch.adapters.ec2_actions import HEAL_TAG, LaunchSpec
 from vpnwatch.adapters.vyos_errors import SshAuthFailed
+from vpnwatch.core.records import HealRecord
 from vpnwatch.heal.context import ReplaceContext
 from vpnwatch.heal.hostkey import key_is_printed, printed_fingerprints
 from vpnwatch.heal.preflight import LaunchPlan, PreflightInput, run_preflight
-from vpnwatch.heal.progress import HealRecord
 from vpnwatch.heal.restore import RestoreMismatch, restore
 from vpnwatch.heal.steps import HealFailed, NotYet, settling, until_ready
 
@@ -321,20 +321,21 @@ class ReplacementSteps:
         assert key is not None
         access = self.ctx.access.trusting(key)
 
-        async def run() -> str:
-            try:
-                return await restore(access, text, self.ctx.strip_sections)
-            except SshAuthFailed as exc:
-                raise HealFailed(
-                    f"the new router refused vpnwatch's key ({exc}): was the user data's "
-                    "ssh_authorized_keys applied?"
-                ) from None
-            except RestoreMismatch as exc:
-                raise HealFailed(f"restore not saved: {exc}") from None
-
-        release = await self._mutate(
-            "restore", f"restore backup {version} onto {self.record.new_instance_id}", run
-        )
+        # The access gates each change on its own (upload, merge, save, delete): a lease lost
+        # or a pause mid-restore stops before the next one.
+        self.ctx.log.info(
+            "restoring backup", router=self.record.router, version=version,
+            instance=self.record.new_instance_id,
+        )  # fmt: skip
+        try:
+            release = await restore(access, text, self.ctx.strip_sections)
+        except SshAuthFailed as exc:
+            raise HealFailed(
+                f"the new router refused vpnwatch's key ({exc}): was the user data's "
+                "ssh_authorized_keys applied?"
+            ) from None
+        except RestoreMismatch as exc:
+            raise HealFailed(f"restore not saved: {exc}") from None
         return {"backup_version": version, "extra": {**self.record.extra, "release": release}}
 
     async def _verify(self) -> None:

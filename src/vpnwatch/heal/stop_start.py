@@ -1,5 +1,4 @@
-"""The `stop-start` heal: new hardware, same instance (DESIGN §5 ladder: reboot → stop-start →
-replace).
+"""The `stop-start` heal: new hardware, same instance (ladder: reboot → stop-start → replace).
 
 A stop and start moves an EBS-backed instance to another host and keeps its id, network
 interfaces, private IPs, Elastic IPs and EBS root volume (the config and the SSH host key):
@@ -17,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from vpnwatch.heal.progress import HealRecord
-from vpnwatch.heal.replace import ReplaceContext
+from vpnwatch.core.records import HealRecord
+from vpnwatch.heal.context import ReplaceContext
 from vpnwatch.heal.steps import HealFailed, NotYet, until_ready, within
+from vpnwatch.vocabulary import Action
 
 STOP_START_STEPS = ("check", "stop", "wait-stopped", "start", "wait-running", "verify")
-POINT_OF_NO_RETURN = "stop"
 
 
 class StopStart:
@@ -71,7 +70,7 @@ class StopStart:
 
     async def _mutate(self, step: str, description: str, call: Callable[[], Awaitable[Any]]) -> Any:
         return await self.ctx.gate.mutate(
-            heal_id=self.record.heal_id, router=self.record.router, action="stop-start",
+            heal_id=self.record.heal_id, router=self.record.router, action=Action.STOP_START,
             step=step, description=description, call=call,
         )  # fmt: skip
 

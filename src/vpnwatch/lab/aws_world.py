@@ -1,4 +1,4 @@
-"""EmulatedAws: moto's server on loopback plus what moto lacks (DESIGN §10).
+"""EmulatedAws: moto's server on loopback plus what moto lacks.
 
 One werkzeug server in a daemon thread answers three kinds of requests:
 - `/_lab/...`: the control API (JSON), see `vpnwatch.lab.control_routes`;
@@ -61,6 +61,8 @@ from vpnwatch.lab.telemetry import (
     TunnelRecord,
     TunnelState,
 )
+from vpnwatch.lab.tunnel_modify import ACTION as MODIFY_TUNNEL
+from vpnwatch.lab.tunnel_modify import Modified, modify_tunnel
 from vpnwatch.lab.vpn_details import AddressPool, RequestedTunnel, requested_tunnels
 
 _log = logging.getLogger("vpnwatch.lab.aws")
@@ -111,6 +113,7 @@ class EmulatedAws:
         self._before: dict[str, list[BeforeHook]] = {}
         self._gate: BeforeHook | None = None  # IAM: may refuse any service's request
         self._after: dict[str, list[AfterHook]] = {}
+        self._tunnel_listeners: list[Callable[[Modified], None]] = []
         self._control = ControlApi()
         self._moto: Any = None
         self._server: Any = None
@@ -329,6 +332,11 @@ class EmulatedAws:
         it (the IAM policy of `lab serve --iam-policy`)."""
         self._gate = gate
 
+    def add_tunnel_listener(self, listener: Callable[[Modified], None]) -> None:
+        """Call `listener(change)` after ModifyVpnTunnelOptions changed a tunnel."""
+        with self._lock:
+            self._tunnel_listeners.append(listener)
+
     def add_after_hook(self, action: str, hook: AfterHook) -> None:
         """Run `hook(call)` after moto answered `action` (any status); bytes replace the body."""
         with self._lock:
@@ -361,6 +369,8 @@ class EmulatedAws:
         if request.action == "DescribeVpnConnections":
             with self._lock:
                 self._sync_region(region)
+        elif request.action == MODIFY_TUNNEL:
+            return self._modify_tunnel(request, region)
         elif request.action == "CreateVpnConnection":
             try:
                 self._pool.check(requested_tunnels(request.params))
@@ -378,6 +388,19 @@ class EmulatedAws:
             message = "Request would have succeeded, but DryRun flag is set."
             return InjectedError("DryRunOperation", 412, message)
         return None
+
+    def _modify_tunnel(self, request: AwsRequest, region: str) -> InjectedError | CannedAnswer:
+        with self._lock:
+            self._sync_region(region)
+            answer, change = modify_tunnel(request, region, self._pool, self._telemetry)
+            listeners = list(self._tunnel_listeners)
+        if change is not None:
+            for listener in listeners:
+                try:
+                    listener(change)
+                except Exception:  # the change is made; a broken listener must not hide it
+                    _log.exception("tunnel listener failed for %s", change.vpn_connection_id)
+        return answer
 
     def _hooks(self, table: dict[str, list[Any]], action: str | None) -> list[Any]:
         with self._lock:

@@ -31,8 +31,10 @@ FAULT_KINDS = (
     "ipsec-stuck",
     "garbage",
     "slow",
+    "deep-config",
+    "secret-output",
 )
-ROUTER_VERSIONS = ("1.1", "1.3", "1.4", "mixed")
+ROUTER_VERSIONS = ("1.1", "1.3", "1.4", "1.5", "mixed")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 

@@ -1,4 +1,4 @@
-"""Instance replacement as AWS does it, on top of moto (DESIGN §10 b, c), as EmulatedAws hooks.
+"""Instance replacement as AWS does it, on top of moto, as EmulatedAws hooks.
 
 - TerminateInstances: the router's SSH server goes down at once; the instance is terminated
   at once (as moto does), but its private IP is only released `release_delay` seconds later

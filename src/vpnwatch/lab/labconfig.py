@@ -6,6 +6,7 @@ respect the config's rule that every retry of one call fits in one poll interval
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,6 +53,21 @@ class HealSettings:
     timeouts: Mapping[str, float] = field(default_factory=lambda: dict(LAB_HEAL_TIMEOUTS))
 
 
+def _vpn_intent(site: Any, topology: Topology) -> dict[str, Any]:
+    """The site's `vpn` keys: its VPC; a hub advertises the article's class A (10.0.0.0/8)
+    when it covers every site, else the smallest network that does."""
+    intent: dict[str, Any] = {"vpc_cidr": site.cidr}
+    if site.role == "hub":
+        nets = [ipaddress.IPv4Network(s.cidr) for s in topology.sites]
+        aggregate = ipaddress.IPv4Network("10.0.0.0/8")
+        if not all(n.subnet_of(aggregate) for n in nets):
+            aggregate = nets[0]
+            while not all(n.subnet_of(aggregate) for n in nets):
+                aggregate = aggregate.supernet()
+        intent["aggregate"] = str(aggregate)
+    return intent
+
+
 def render_config(
     topology: Topology,
     endpoint_url: str,
@@ -81,6 +97,7 @@ def render_config(
                 "role": site.role,
                 "expect": {"min_prefixes": 1},
                 "routers": routers,
+                "vpn": _vpn_intent(site, topology),
             }
         )
     ssh_dir = state_dir / "ssh"

@@ -1,5 +1,5 @@
 """Direct reads and writes of moto's instances, network interfaces and Elastic IPs: the parts
-of an instance replacement AWS does and moto does not (DESIGN §10 b, c).
+of an instance replacement AWS does and moto does not.
 
 - A primary interface created at launch is deleted on termination (moto keeps it);
   `Attachment.DeleteOnTermination` can be changed (moto ignores it).

@@ -74,6 +74,45 @@ def decorate_connection(
     ]
 
 
+def lab_tunnels(region: str, vpn_id: str) -> tuple[TunnelPlan, ...] | None:
+    """The tunnels the lab gave a live connection (None: no such connection)."""
+    conn = ec2_backend(region).vpn_connections.get(vpn_id)
+    if conn is None or conn.state == "deleted":
+        return None
+    tunnels: tuple[TunnelPlan, ...] = getattr(conn, _LAB_TUNNELS, ())
+    return tunnels
+
+
+def replace_tunnel(region: str, vpn_id: str, plan: TunnelPlan) -> list[TunnelRef]:
+    """Put one changed tunnel (same outside IP) into the connection: Options and the XML
+    are rebuilt from it, as AWS shows them after ModifyVpnTunnelOptions."""
+    conn = ec2_backend(region).vpn_connections[vpn_id]
+    tunnels = tuple(
+        plan if t.outside_ip == plan.outside_ip else t for t in getattr(conn, _LAB_TUNNELS, ())
+    )
+    static = bool((getattr(conn, "options", None) or {}).get("StaticRoutesOnly", False))
+    return decorate_connection(region, vpn_id, tunnels, static)
+
+
+def vpn_connection_response(region: str, vpn_id: str, action: str) -> bytes:
+    """The XML body of an EC2 `action` whose result is {"VpnConnection": ...}, serialized
+    by moto's own EC2 serializer from the botocore shape (the real response shape)."""
+    from moto.core.serialize import XFormedAttributePicker, get_serializer_class
+    from moto.core.utils import get_service_model
+    from moto.ec2.responses._base_response import EC2BaseResponse
+
+    service = get_service_model("ec2")
+    serializer = get_serializer_class("ec2", "ec2")(
+        operation_model=service.operation_model(action),
+        value_picker=XFormedAttributePicker(
+            response_transformers=EC2BaseResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER
+        ),
+    )
+    conn = ec2_backend(region).vpn_connections[vpn_id]
+    body: bytes | str = serializer.serialize({"VpnConnection": conn})["body"]
+    return body.encode() if isinstance(body, str) else body
+
+
 def write_telemetry(region: str, records: Iterable[TunnelRecord]) -> None:
     """Put the records into the connections so DescribeVpnConnections returns them."""
     backend = ec2_backend(region)

@@ -172,6 +172,13 @@ class TelemetryBook:
             self._overrides.pop(ref.key, None)
             return record
 
+    def update_ref(self, ref: TunnelRef) -> None:
+        """The tunnel changed (e.g. its inside CIDR); its status stays as it is."""
+        with self._lock:
+            record = self._records.get(ref.key)
+            if record is not None:
+                self._records[ref.key] = replace(record, ref=ref)
+
     def set_source(self, source: TelemetrySource | None, detection_delay: float | None) -> None:
         with self._lock:
             self._source = source

@@ -1,5 +1,6 @@
 """What AWS fills in for a new VPN connection and moto does not: distinct tunnel outside IPs,
-inside /30s, pre-shared keys, and the CustomerGatewayConfiguration XML that matches them.
+inside /30s, pre-shared keys, the TunnelOptions DescribeVpnConnections reports (moto drops
+them) and the CustomerGatewayConfiguration XML that matches them.
 
 Outside IPs come from the documentation ranges (RFC 5737): they are data, never dialled.
 """
@@ -7,7 +8,6 @@ Outside IPs come from the documentation ranges (RFC 5737): they are data, never 
 from __future__ import annotations
 
 import ipaddress
-import re
 import secrets
 import string
 import threading
@@ -17,6 +17,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from vpnwatch.lab.safety import LabError
+from vpnwatch.lab.tunnel_options import PSK_PATTERN, TunnelCrypto
 
 OUTSIDE_RANGES = ("198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24")
 INSIDE_RANGE = "169.254.0.0/16"
@@ -24,7 +25,8 @@ INSIDE_RANGE = "169.254.0.0/16"
 RESERVED_INSIDE = frozenset([f"169.254.{n}.0/30" for n in range(6)] + ["169.254.169.252/30"])
 FIRST_INSIDE = "169.254.10.0/30"
 TUNNELS_PER_CONNECTION = 2
-_PSK = re.compile(r"^[A-Za-z1-9._][A-Za-z0-9._]{7,63}$")
+_PSK = PSK_PATTERN
+_AWS_DEFAULTS = TunnelCrypto()
 _PSK_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -35,6 +37,7 @@ class TunnelPlan:
     outside_ip: str
     inside_cidr: str
     psk: str = field(repr=False)
+    crypto: TunnelCrypto = _AWS_DEFAULTS  # options set on the tunnel (none: AWS's defaults)
 
     @property
     def aws_inside_ip(self) -> str:
@@ -141,6 +144,14 @@ class AddressPool:
                         f"TunnelInsideCidr {want.inside_cidr} is already used by another tunnel"
                     )
 
+    def swap_inside(self, old: str, new: str) -> None:
+        """A tunnel moves from inside CIDR `old` to `new` (LabError if `new` is taken)."""
+        with self._lock:
+            if new in self._used_inside:
+                raise LabError(f"TunnelInsideCidr {new} is already used by another tunnel")
+            self._used_inside.discard(old)
+            self._used_inside.add(new)
+
     def _next_inside(self) -> str:
         for cidr in self._inside:
             if cidr not in self._used_inside:
@@ -162,10 +173,10 @@ def options_of(tunnels: tuple[TunnelPlan, ...], static_routes_only: bool) -> dic
                 "OutsideIpAddress": t.outside_ip,
                 "TunnelInsideCidr": t.inside_cidr,
                 "PreSharedKey": t.psk,
-                "DpdTimeoutSeconds": 30,
                 "DpdTimeoutAction": "clear",
                 "StartupAction": "add",
-                "IkeVersions": [{"Value": "ikev1"}, {"Value": "ikev2"}],
+                "LogOptions": {"CloudWatchLogOptions": {"LogEnabled": False}},
+                **t.crypto.reported(),
             }
             for t in tunnels
         ],
@@ -204,6 +215,8 @@ def _endpoint(outside_ip: str, inside_ip: str, asn: str) -> str:
 
 
 def _tunnel_xml(facts: ConnectionFacts, tunnel: TunnelPlan) -> str:
+    x = tunnel.crypto.xml()
+    mode = f"      <mode>{x['ike_mode']}</mode>\n" if x["ike_mode"] else ""
     return f"""\
   <ipsec_tunnel>
     <customer_gateway>
@@ -213,26 +226,25 @@ def _tunnel_xml(facts: ConnectionFacts, tunnel: TunnelPlan) -> str:
 {_endpoint(tunnel.outside_ip, tunnel.aws_inside_ip, facts.vpn_gateway_asn)}\
     </vpn_gateway>
     <ike>
-      <authentication_protocol>sha1</authentication_protocol>
-      <encryption_protocol>aes-128-cbc</encryption_protocol>
-      <lifetime>28800</lifetime>
-      <perfect_forward_secrecy>group2</perfect_forward_secrecy>
-      <mode>main</mode>
-      <pre_shared_key>{escape(tunnel.psk)}</pre_shared_key>
+      <authentication_protocol>{x["ike_integrity"]}</authentication_protocol>
+      <encryption_protocol>{x["ike_encryption"]}</encryption_protocol>
+      <lifetime>{x["ike_lifetime"]}</lifetime>
+      <perfect_forward_secrecy>{x["ike_group"]}</perfect_forward_secrecy>
+{mode}      <pre_shared_key>{escape(tunnel.psk)}</pre_shared_key>
     </ike>
     <ipsec>
       <protocol>esp</protocol>
-      <authentication_protocol>hmac-sha1-96</authentication_protocol>
-      <encryption_protocol>aes-128-cbc</encryption_protocol>
-      <lifetime>3600</lifetime>
-      <perfect_forward_secrecy>group2</perfect_forward_secrecy>
+      <authentication_protocol>{x["esp_integrity"]}</authentication_protocol>
+      <encryption_protocol>{x["esp_encryption"]}</encryption_protocol>
+      <lifetime>{x["esp_lifetime"]}</lifetime>
+      <perfect_forward_secrecy>{x["esp_group"]}</perfect_forward_secrecy>
       <mode>tunnel</mode>
       <clear_df_bit>true</clear_df_bit>
       <fragmentation_before_encryption>true</fragmentation_before_encryption>
       <tcp_mss_adjustment>1379</tcp_mss_adjustment>
       <dead_peer_detection>
         <interval>10</interval>
-        <retries>3</retries>
+        <retries>{x["dpd_retries"]}</retries>
       </dead_peer_detection>
     </ipsec>
   </ipsec_tunnel>

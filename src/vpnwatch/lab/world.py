@@ -45,6 +45,7 @@ from vpnwatch.lab.runtime import RuntimeRecord, remove_record, write_record
 from vpnwatch.lab.safety import DEFAULT_REGION, LabError
 from vpnwatch.lab.ssh_files import ClientKey, new_client_key, write_known_hosts
 from vpnwatch.lab.topology import ARTICLE_SITES, SiteSpec, Topology, build_topology
+from vpnwatch.lab.tunnel_modify import Modified
 from vpnwatch.lab.vyos_sim import SimulatedRouter, Timings
 from vpnwatch.lab.world_routers import WorldRouters
 from vpnwatch.lab.world_routes import install_world_routes, world_state
@@ -57,7 +58,8 @@ class LabWorld:
 
     `publish_runtime=True` writes the runtime record other processes find it by
     (`vpnwatch.lab.runtime`); `vpnwatch lab serve` does that. `routers=False` leaves the
-    simulated routers out (AWS only; the config then has ssh disabled).
+    simulated routers out (AWS only; the config then has ssh disabled); `blank_routers=True`
+    boots them with the AMI's configuration only (nothing of the article: tunnels down).
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class LabWorld:
         heal_strategy: str = "same-ip",
         realism: Realism | None = None,
         iam_policy: Path | None = None,
+        blank_routers: bool = False,
     ) -> None:
         for name, value in (
             ("release_delay", release_delay),
@@ -105,6 +108,7 @@ class LabWorld:
         self.publish_runtime = publish_runtime
         self.runtime_dir = runtime_dir
         self.with_routers = routers
+        self.blank_routers = blank_routers  # routers boot with the AMI's config only
         self.router_version = router_version
         self.router_timings = router_timings
         self.boot_delay = boot_delay
@@ -132,6 +136,7 @@ class LabWorld:
         self._client_key: ClientKey | None = None
         self._runtime_file: Path | None = None
         install_world_routes(self)
+        self.aws.add_tunnel_listener(self._tunnel_modified)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -174,8 +179,9 @@ class LabWorld:
             key_pair_keys={r.name: topology.site(r.site).key_public for r in topology.routers},
         )
         self._routers = routers  # set first: stop() must find what started
-        routers.start({r.name: (r.instance_id, r.eni_id) for r in topology.routers})
-        if not routers.wait_established():
+        instances = {r.name: (r.instance_id, r.eni_id) for r in topology.routers}
+        routers.start(instances, blank=self.blank_routers)
+        if not self.blank_routers and not routers.wait_established():
             raise LabError("the simulated routers did not establish BGP in time")
         write_known_hosts(self.known_hosts_file, routers.host_keys())
         owners = router_of_connection(topology)
@@ -183,6 +189,15 @@ class LabWorld:
         self.aws.set_telemetry_source(
             lambda ref: routers.telemetry(ref, owners.get(ref.vpn_connection_id))
         )
+
+    def _tunnel_modified(self, change: Modified) -> None:
+        """ModifyVpnTunnelOptions changed AWS's side of a tunnel: tell the router facing it."""
+        routers, topology = self._routers, self._topology
+        if routers is None or topology is None:
+            return
+        owner = router_of_connection(topology).get(change.vpn_connection_id)
+        if owner is not None:
+            routers.update_tunnel(owner, change.tunnel)
 
     def stop(self) -> None:
         """Withdraw the runtime record, stop the AWS, the routers and the loop. Safe twice."""
@@ -302,7 +317,8 @@ class LabWorld:
 
     def set_router_fault(self, name: str, kind: str, *, delay: float | None = None) -> Any:
         """crash, hang, bgp-down, ipsec-down, bgp-stuck (until `reset ip bgp`), ipsec-stuck
-        (until `restart vpn`), garbage or slow (`delay`: seconds per command)."""
+        (until `restart vpn`), garbage, slow (`delay`: seconds per command), deep-config or
+        secret-output (hostile answers, see vyos_sim/hostile.py)."""
         return self.routers.set_fault(name, kind, delay)
 
     def clear_router_fault(self, name: str, kind: str | None = None) -> Any:

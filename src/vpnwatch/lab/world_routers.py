@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import asyncssh
@@ -31,10 +32,12 @@ from vpnwatch.lab.router_power import PowerEvents
 from vpnwatch.lab.router_slots import Launch, RouterSlot
 from vpnwatch.lab.safety import LabError
 from vpnwatch.lab.telemetry import TunnelRef, TunnelState
+from vpnwatch.lab.vpn_details import TunnelPlan
 from vpnwatch.lab.vyos_sim import Fault, SimulatedRouter, Timings
 from vpnwatch.lab.vyos_sim.boot_scripts import run_postconfig_scripts
 from vpnwatch.lab.vyos_sim.console import boot_lines, host_label, ready_lines
 from vpnwatch.lab.vyos_sim.formats import Version
+from vpnwatch.lab.vyos_sim.negotiation import AwsCrypto
 
 _log = logging.getLogger("vpnwatch.lab.routers")
 FAULT_KINDS = tuple(str(f) for f in Fault)
@@ -72,9 +75,10 @@ class WorldRouters(PowerEvents):
 
     # ------------------------------------------------------------ lifecycle
 
-    def _first_router(self, plan: RouterPlan) -> SimulatedRouter:
+    def _first_router(self, plan: RouterPlan, *, blank: bool) -> SimulatedRouter:
         """A router of the world as built: launched with its site's key pair, the daemon's
-        key added by the operator (as docs/operations.md asks), the article's config."""
+        key added by the operator (as docs/operations.md asks), the article's config
+        (`blank`: the AMI's defaults only)."""
         logins = [("vpnwatch", self._client_key)]
         site_key = self._key_pair_keys.get(plan.name)
         if site_key:
@@ -85,6 +89,7 @@ class WorldRouters(PowerEvents):
             local_as=plan.local_as,
             tunnels=plan.tunnels,
             login_keys=logins,
+            config_commands=[] if blank else None,
             role=plan.role,
             vpc_cidr=plan.vpc_cidr,
             private_ip=plan.private_ip,
@@ -111,14 +116,20 @@ class WorldRouters(PowerEvents):
             files=launch.files,
         )
 
-    def start(self, instances: Mapping[str, tuple[str, str]], timeout: float = 30.0) -> None:
-        """Boot every planned router with the article's config.
+    def start(
+        self,
+        instances: Mapping[str, tuple[str, str]],
+        timeout: float = 30.0,
+        *,
+        blank: bool = False,
+    ) -> None:
+        """Boot every planned router with the article's config (`blank`: AMI defaults only).
 
         `instances`: router name → (instance id, primary ENI id) as the topology built them.
         """
 
         async def boot_all() -> list[SimulatedRouter]:
-            routers = [self._first_router(plan) for plan in self._plans.values()]
+            routers = [self._first_router(p, blank=blank) for p in self._plans.values()]
             results = await asyncio.gather(
                 *(r.start(self.host, 0) for r in routers), return_exceptions=True
             )
@@ -268,6 +279,28 @@ class WorldRouters(PowerEvents):
         if booted:
             lines += ready_lines(host_label(core.private_ip))
         self.consoles.print(instance_id, lines, at)
+
+    def update_tunnel(self, name: str, tunnel: TunnelPlan) -> bool:
+        """AWS changed its side of one of router `name`'s tunnels (ModifyVpnTunnelOptions):
+        the router's view of AWS follows, now and for any relaunched instance."""
+        with self._lock:
+            slot = self._slot(name)
+            old = next((t for t in slot.plan.tunnels if t.outside_ip == tunnel.outside_ip), None)
+            if old is None:
+                return False
+            allowed = tunnel.crypto.allowed()
+            spec = replace(
+                old,
+                inside_cidr=tunnel.inside_cidr,
+                aws_inside_ip=tunnel.aws_inside_ip,
+                router_inside_ip=tunnel.router_inside_ip,
+                psk=tunnel.psk,
+                crypto=AwsCrypto(**allowed),
+            )
+            tunnels = tuple(spec if t is old else t for t in slot.plan.tunnels)
+            slot.plan = replace(slot.plan, tunnels=tunnels)
+            router = slot.router
+        return router.update_tunnel(spec) if router is not None else True
 
     # ------------------------------------------------------------ instance events
 

@@ -3,8 +3,9 @@
 GET  /_lab/state                   the world's state (instances, VPN connections, routers, ...)
 GET  /_lab/routers                 {"routers": [router, ...]}
 POST /_lab/routers/fault           {"router", "kind", "clear"? (false), "delay"? (slow only)}
-                                   kind: crash|hang|bgp-down|ipsec-down|garbage|slow ("all"
-                                   with clear) → {"router": router}
+                                   kind: crash|hang|bgp-down|ipsec-down|garbage|slow|
+                                   deep-config|secret-output ("all" with clear)
+                                   → {"router": router}
 POST /_lab/routers/tamper-console  {"router"} → {"router": name, "tamper_next_console": true}
                                    (its next relaunch presents another host key than it prints)
 POST /_lab/routers/impair          {"router"} → {"router": name, "instance_id": id}

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from vpnwatch.errors import ParseError
 from vpnwatch.parsers._util import (
     Column,
+    at_line,
+    is_ip_address,
     is_rule_line,
-    snippet,
     split_peer_line,
     split_row,
     table_columns,
@@ -37,6 +38,7 @@ class PeerBlock:
     local: str | None
     columns: tuple[Column, ...]
     rows: tuple[dict[str, str], ...]
+    row_lines: tuple[int, ...]  # the line number of each row, for error messages
 
 
 def _skip_blank(lines: list[str], index: int) -> int:
@@ -64,7 +66,7 @@ def parse_peer_blocks(
             index += 1
             continue
         if PEER_HEADER not in line:
-            raise ParseError(f"unexpected line {snippet(line)}")
+            raise ParseError(f"line {index + 1}: unexpected line (not a peer block)")
         block, index = _parse_block(lines, index, first_column, may_be_empty)
         blocks.append(block)
     if not blocks:
@@ -72,35 +74,50 @@ def parse_peer_blocks(
     return blocks
 
 
+def _peer_addresses(line: str, number: int, local_start: int) -> tuple[str, str | None]:
+    with at_line(number):
+        peer, local = split_peer_line(line, local_start)
+    for value, what in ((peer, "peer"), (local, "local")):
+        if value is not None and not is_ip_address(value):
+            column = line.find(value) + 1
+            raise ParseError(f"line {number}, column {column}: {what} is not an IP address")
+    return peer, local
+
+
 def _parse_block(
     lines: list[str], index: int, first_column: str, may_be_empty: frozenset[str]
 ) -> tuple[PeerBlock, int]:
     header = lines[index]
+    start = index + 1  # line number of the header
     local_start = header.find(_LOCAL_HEADER)
     index += 1
     if index >= len(lines) or not is_rule_line(lines[index]):
-        raise ParseError("peer header without its rule line (truncated output?)")
+        raise ParseError(f"line {start}: peer header without its rule line (truncated output?)")
     index = _skip_blank(lines, index + 1)
     if index >= len(lines):
-        raise ParseError("peer header without a peer line (truncated output?)")
-    peer, local = split_peer_line(lines[index], local_start if local_start >= 0 else 40)
+        raise ParseError(f"line {start}: peer header without a peer line (truncated output?)")
+    peer, local = _peer_addresses(lines[index], index + 1, local_start if local_start >= 0 else 40)
     index += 1
     # Optional "Description: ..." line, blank lines around it.
     index = _skip_blank(lines, index)
     if index < len(lines) and lines[index].strip().startswith("Description:"):
         index = _skip_blank(lines, index + 1)
     if index >= len(lines) or lines[index].split()[:1] != [first_column]:
-        raise ParseError(f"peer {snippet(peer)} without its SA table (truncated output?)")
+        raise ParseError(f"line {start}: peer without its SA table (truncated output?)")
     table_header = lines[index]
     index += 1
     if index >= len(lines) or not is_rule_line(lines[index]):
-        raise ParseError(f"peer {snippet(peer)}: table header without rule line")
-    columns = table_columns(table_header, lines[index])
+        raise ParseError(f"line {index}: table header without rule line")
+    with at_line(index + 1):
+        columns = table_columns(table_header, lines[index])
     index += 1
     rows: list[dict[str, str]] = []
+    numbers: list[int] = []
     while index < len(lines) and not _is_trailer(lines[index]) and PEER_HEADER not in lines[index]:
-        rows.append(split_row(lines[index], columns, may_be_empty))
+        with at_line(index + 1):
+            rows.append(split_row(lines[index], columns, may_be_empty))
+        numbers.append(index + 1)
         index += 1
     if not rows:
-        raise ParseError(f"peer {snippet(peer)}: SA table without rows (truncated output?)")
-    return PeerBlock(peer, local, columns, tuple(rows)), index
+        raise ParseError(f"line {start}: peer's SA table without rows (truncated output?)")
+    return PeerBlock(peer, local, columns, tuple(rows), tuple(numbers)), index

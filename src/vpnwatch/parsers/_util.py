@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from vpnwatch.errors import ParseError
+
+T = TypeVar("T")
 
 
 class UnsupportedCommand(ParseError):
@@ -29,18 +35,79 @@ _UNSUPPORTED_RE = re.compile(
     re.IGNORECASE,
 )
 
+# ------------------------------------------------------------------ limits and positions
 
-def snippet(text: str, limit: int = 40) -> str:
-    """A short single-line quote of router output for an error message."""
-    text = text.strip()
-    return repr(text if len(text) <= limit else text[:limit] + "...")
+# Input size limits in characters, checked before parsing. Router output is capped by
+# `ssh.max_output_bytes` (1 MiB by default) before it gets here; a VyOS config.boot is tens
+# of KiB, large firewall configs a few MiB; EC2 console output is at most 64 KiB.
+MAX_OUTPUT_CHARS = 4 * 1024 * 1024
+MAX_CONFIG_CHARS = 4 * 1024 * 1024
+MAX_CONSOLE_CHARS = 1024 * 1024
+MAX_COLUMNS = 32  # op-mode tables have at most a dozen columns
+# Characters no router output carries in a field: C0/C1 controls but tab/newline/CR, DEL,
+# the Unicode replacement character (undecodable bytes), bidi overrides, line separators
+# that str.splitlines() would split on, and a byte order mark.
+_JUNK_RE = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd\ufeff\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def check_size(text: str, limit: int, kind: str) -> None:
+    """Refuse input over `limit` characters before any parsing work."""
+    if len(text) > limit:
+        raise ParseError(
+            f"input of {len(text)} characters is over the {limit}-character limit for {kind}"
+        )
+
+
+def position(text: str, offset: int, first_line: int = 1) -> str:
+    """`line L, column C` (1-based) of a character offset in `text`."""
+    line = text.count("\n", 0, offset) + first_line
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return f"line {line}, column {column}"
+
+
+def check_characters(text: str, first_line: int = 1) -> None:
+    """ParseError at the first control character (or other junk) in `text`."""
+    match = _JUNK_RE.search(text)
+    if match is not None:
+        code = ord(match.group(0))
+        raise ParseError(
+            f"{position(text, match.start(), first_line)}: control or invalid character "
+            f"U+{code:04X} (not router output)"
+        )
+
+
+@contextmanager
+def at_line(number: int, column: int | None = None) -> Iterator[None]:
+    """Prefix a ParseError raised inside with `line N[, column C]: ` (once)."""
+    try:
+        yield
+    except ParseError as exc:
+        if str(exc).startswith("line "):
+            raise
+        where = f"line {number}" + (f", column {column}" if column is not None else "")
+        raise type(exc)(f"{where}: {exc}") from None
+
+
+def cell(row: dict[str, str], name: str, convert: Callable[[str], T]) -> T:
+    """`convert(row[name])`, a ParseError naming the column: `A-Time: expected a number`."""
+    try:
+        return convert(row.get(name, ""))
+    except ParseError as exc:
+        raise type(exc)(f"{name} column: {exc}") from None
+
+
+def first_nonblank(text: str) -> tuple[int, str]:
+    """(line number, stripped text) of the first non-blank line; (0, "") when none."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            return number, line.strip()
+    return 0, ""
 
 
 def first_nonblank_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
+    return first_nonblank(text)[1]
 
 
 def is_unsupported_command(text: str) -> bool:
@@ -48,14 +115,16 @@ def is_unsupported_command(text: str) -> bool:
     return bool(_UNSUPPORTED_RE.match(first_nonblank_line(text)))
 
 
-def check_output(text: str, kind: str) -> None:
-    """Raise the specific error for empty output or an "unknown command" answer."""
+def check_output(text: str, kind: str, limit: int = MAX_OUTPUT_CHARS) -> None:
+    """Size and character checks, then the specific error for empty output or an "unknown
+    command" answer."""
+    check_size(text, limit, kind)
+    check_characters(text)
     if not text.strip():
         raise EmptyOutput(f"empty output: not {kind} output")
-    if is_unsupported_command(text):
-        raise UnsupportedCommand(
-            f"router does not support the command: {snippet(first_nonblank_line(text))}"
-        )
+    number, first = first_nonblank(text)
+    if _UNSUPPORTED_RE.match(first):
+        raise UnsupportedCommand(f"line {number}: the router does not support the command")
 
 
 # VyOS 1.3 really prints "IPsec is not runing" (sic).
@@ -68,9 +137,9 @@ def says_not_running(text: str) -> bool:
 
 def check_service_running(text: str) -> None:
     """Raise ServiceNotRunning for "IPsec Process NOT Running"-style answers."""
-    first = first_nonblank_line(text)
+    number, first = first_nonblank(text)
     if _NOT_RUNNING_RE.search(first):
-        raise ServiceNotRunning(f"router says {snippet(first)}")
+        raise ServiceNotRunning(f"line {number}: the router says the service is not running")
 
 
 # ------------------------------------------------------------------ durations
@@ -110,16 +179,25 @@ def parse_frr_uptime(text: str) -> int | None:
     if clock:
         hours, minutes, seconds = (int(g) for g in clock.groups())
         if minutes > 59 or seconds > 59:
-            raise ParseError(f"bad uptime {snippet(text)}")
+            raise ParseError("bad uptime")
         return hours * 3600 + minutes * 60 + seconds
     seconds_total = parse_unit_duration(text)
     if seconds_total is None:
-        raise ParseError(f"bad uptime {snippet(text)}")
+        raise ParseError("bad uptime")
     return seconds_total
 
 
 def is_frr_uptime(text: str) -> bool:
     return text == "never" or bool(_FRR_CLOCK_RE.match(text)) or bool(_UNITS_RE.match(text))
+
+
+def is_ip_address(text: str) -> bool:
+    """An IPv4 or IPv6 address (with a `%zone` for a link-local one)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def is_digits(text: str) -> bool:
@@ -133,7 +211,7 @@ def int_or_none(text: str) -> int | None:
         return int(text)
     if text.lower() in ("", "n/a", "-"):
         return None
-    raise ParseError(f"expected a number, got {snippet(text)}")
+    raise ParseError("expected a number")
 
 
 def none_if_na(text: str) -> str | None:
@@ -147,7 +225,7 @@ def up_down_state(text: str) -> str:
         return "up"
     if word in ("down", "init", "connecting"):
         return "down"
-    raise ParseError(f"unknown SA state {snippet(text)}")
+    raise ParseError("unknown SA state")
 
 
 # ------------------------------------------------------------------ column tables
@@ -167,8 +245,10 @@ def table_columns(header: str, rule: str) -> tuple[Column, ...]:
     """
     names = [m.group(0) for m in re.finditer(r"\S+(?: \S+)*", header)]
     starts = [m.start() for m in re.finditer(r"-+", rule)]
+    if len(names) > MAX_COLUMNS or len(starts) > MAX_COLUMNS:
+        raise ParseError(f"table with more than {MAX_COLUMNS} columns: not router output")
     if len(names) != len(starts) or not names:
-        raise ParseError(f"table header and rule line disagree: {snippet(header)}")
+        raise ParseError("table header and rule line disagree")
     return tuple(Column(name, start) for name, start in zip(names, starts, strict=True))
 
 
@@ -188,7 +268,7 @@ def split_row(
     """
     tokens = [(m.start(), m.group(0)) for m in re.finditer(r"\S+", row)]
     if len(tokens) > len(columns):
-        raise ParseError(f"table row has more cells than columns: {snippet(row)}")
+        raise ParseError("table row has more cells than columns")
     if len(tokens) == len(columns):
         return {c.name: tok for c, (_, tok) in zip(columns, tokens, strict=True)}
     cells = {c.name: "" for c in columns}
@@ -196,12 +276,12 @@ def split_row(
     for start, tok in tokens:
         index = max((i for i, c in enumerate(columns) if c.start <= start), default=0)
         if index in taken:
-            raise ParseError(f"table row does not fit its columns: {snippet(row)}")
+            raise ParseError(f"table row does not fit its columns (column {start + 1})")
         taken.add(index)
         cells[columns[index].name] = tok
     empty = [name for name, value in cells.items() if not value and name not in may_be_empty]
     if empty:
-        raise ParseError(f"table row without {', '.join(empty)} (truncated?): {snippet(row)}")
+        raise ParseError(f"table row without {', '.join(empty)} (truncated?)")
     return cells
 
 
@@ -220,5 +300,5 @@ def split_peer_line(line: str, local_start: int) -> tuple[str, str | None]:
     local = [tok for start, tok in tokens if start >= local_start]
     remote = [tok for start, tok in tokens if start < local_start]
     if not remote or not local:
-        raise ParseError(f"cannot split peer / local line {snippet(line)}")
+        raise ParseError("cannot split the peer / local line")
     return remote[0], local[0]

@@ -13,8 +13,13 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from vpnwatch.errors import ParseError
-from vpnwatch.parsers._util import is_digits
-from vpnwatch.parsers.vyos_config import Statement, config_statements
+from vpnwatch.parsers._boot import Statement
+from vpnwatch.parsers._util import check_size, is_digits
+from vpnwatch.parsers.vyos_config import config_statements
+
+# AWS generates one file per VPN connection: two tunnels, a few KiB.
+MAX_AWS_CONFIG_CHARS = 256 * 1024
+_MAX_PEERS = 64
 
 _PEER = ("vpn", "ipsec", "site-to-site", "peer")
 _PSK = ("vpn", "ipsec", "authentication", "psk")
@@ -48,10 +53,13 @@ class _Peer:
 
 def parse_aws_vyatta_config(text: str) -> AwsVyattaConfig:
     """Tunnels (in the order the config gives them) of an AWS "Vyatta" configuration."""
+    check_size(text, MAX_AWS_CONFIG_CHARS, "an AWS Vyatta configuration")
     _, statements = config_statements(text)
     peers = _peers(statements)
     if not peers:
         raise ParseError("no 'vpn ipsec site-to-site peer' in the configuration")
+    if len(peers) > _MAX_PEERS:
+        raise ParseError(f"more than {_MAX_PEERS} peers: not an AWS VPN connection's config")
     vti_addresses: dict[str, str] = {}
     neighbors: dict[str, int | None] = {}
     local_as: int | None = None
@@ -94,7 +102,7 @@ def _bgp_split(rest: tuple[str, ...]) -> tuple[int | None, tuple[str, ...]]:
 
 def _peers(statements: list[Statement]) -> list[_Peer]:
     by_name: dict[str, _Peer] = {}
-    psk_ids: dict[str, list[str]] = {}
+    psk_of_id: dict[str, str] = {}  # peer id → the first psk entry naming it
     psk_secrets: dict[str, str] = {}
     for path, value in statements:
         if path[:4] == _PEER and len(path) > 4:
@@ -110,15 +118,12 @@ def _peers(statements: list[Statement]) -> list[_Peer]:
                 peer.vti = value
         elif path[:4] == _PSK and len(path) == 6 and value is not None:
             if path[5] == "id":
-                psk_ids.setdefault(path[4], []).append(value)
+                psk_of_id.setdefault(value, path[4])
             elif path[5] == "secret":
                 psk_secrets[path[4]] = value
     for peer in by_name.values():
-        if peer.psk is None:
-            peer.psk = next(
-                (psk_secrets.get(name) for name, ids in psk_ids.items() if peer.address in ids),
-                None,
-            )
+        if peer.psk is None and peer.address in psk_of_id:
+            peer.psk = psk_secrets.get(psk_of_id[peer.address])
     return list(by_name.values())
 
 

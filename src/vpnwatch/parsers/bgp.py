@@ -12,22 +12,30 @@ overflowing counters shift every column.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from vpnwatch.errors import ParseError
 from vpnwatch.model import BgpNeighbor, BgpSummary
+from vpnwatch.parsers._bgp_values import (
+    ASN_RE,
+    check_state,
+    make_neighbor,
+    neighbor_address,
+    parse_asn,
+)
 from vpnwatch.parsers._util import (
+    MAX_OUTPUT_CHARS,
+    at_line,
     check_output,
-    first_nonblank_line,
+    first_nonblank,
     is_digits,
     is_frr_uptime,
     is_unsupported_command,
     parse_frr_uptime,
-    snippet,
 )
+from vpnwatch.parsers.bgp_json import parse_bgp_json
 
 _SECTION_RE = re.compile(
     r"^(?P<af>(?:IPv4|IPv6|L2VPN)(?: [A-Za-z]+){1,2}) Summary(?: \(VRF [^)]*\))?:$"
@@ -42,13 +50,10 @@ _NOTHING_RE = re.compile(
     r"|BGP instance not found\b)",
     re.IGNORECASE,
 )
-_HOSTNAME_RE = re.compile(r"^(?P<host>[^()]+)\((?P<addr>[^()]+)\)$")
 _PAREN_WORD_RE = re.compile(r"^\([A-Za-z ]+\)$")
-_ASN_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
 _COUNTER_COLUMNS = frozenset(
     {"V", "MsgRcvd", "MsgSent", "MsgRcv", "MsgSen", "TblVer", "InQ", "OutQ"}
 )
-_MAX_ASN = 2**32 - 1
 
 
 def bgp_summary_supports_json(text: str) -> bool:
@@ -68,62 +73,19 @@ def parse_bgp_summary(text: str) -> BgpSummary:
     Raises UnsupportedCommand for "% Unknown command"-style answers, EmptyOutput for empty
     output and ParseError for anything that is not a BGP summary.
     """
-    check_output(text, "bgp summary")
+    check_output(text, "bgp summary", MAX_OUTPUT_CHARS)
     if text.lstrip().startswith(("{", "[")):
-        return _parse_json(text)
+        return parse_bgp_json(text)
     return _parse_text(text)
 
 
-# ------------------------------------------------------------------ shared value rules
-
-
-def parse_asn(text: str) -> int:
-    """Plain (`4200000000`) or asdot (`64086.59904`) AS number → int."""
-    if not _ASN_RE.match(text):
-        raise ParseError(f"bad AS number {snippet(text)}")
-    if "." in text:
-        high, low = (int(part) for part in text.split("."))
-        if high > 0xFFFF or low > 0xFFFF:
-            raise ParseError(f"bad AS number {snippet(text)}")
-        return high * 65536 + low
-    value = int(text)
-    if value > _MAX_ASN:
-        raise ParseError(f"bad AS number {snippet(text)}")
-    return value
-
-
-def neighbor_address(token: str) -> str:
-    """`robot(192.168.201.139)` → `192.168.201.139`; `*10.0.0.1` (dynamic) → `10.0.0.1`."""
-    token = token.removeprefix("*")
-    match = _HOSTNAME_RE.match(token)
-    address = match.group("addr") if match else token
-    if not address or "(" in address or ")" in address:
-        raise ParseError(f"bad neighbor {snippet(token)}")
-    return address
-
-
-def _neighbor(
-    address: str,
-    remote_as: int | None,
-    state: str,
-    prefixes: int | None,
-    uptime: int | None,
-    address_family: str | None,
-    description: str | None,
-) -> BgpNeighbor:
-    established = state == "Established"
-    return BgpNeighbor(
-        neighbor=address,
-        remote_as=remote_as,
-        state=state,
-        prefixes_received=prefixes if established else None,
-        uptime_seconds=uptime if established else None,
-        address_family=address_family,
-        description=description,
-    )
-
-
 # ------------------------------------------------------------------ text
+
+_Token = tuple[int, int, str]  # (line number, column, text)
+
+
+def _tokens(line: str, number: int) -> list[_Token]:
+    return [(number, m.start() + 1, m.group(0)) for m in re.finditer(r"\S+", line)]
 
 
 def _is_table_header(tokens: list[str]) -> bool:
@@ -138,16 +100,16 @@ def _is_table_header(tokens: list[str]) -> bool:
 
 
 def _parse_text(text: str) -> BgpSummary:
-    first = first_nonblank_line(text)
+    number, first = first_nonblank(text)
     if first.startswith("%") and not _NOTHING_RE.match(first):
-        raise ParseError(f"router answered {snippet(first)}")
+        raise ParseError(f"line {number}: the router answered with an error message")
     lines = text.splitlines()
     router_id: str | None = None
     local_as: int | None = None
     address_family: str | None = None
     neighbors: list[BgpNeighbor] = []
-    recognised = False
-    last_table_rows: int | None = None
+    recognised = nothing = False
+    last_table: tuple[int, int] | None = None  # (header line, rows) of the last table
     index = 0
     while index < len(lines):
         stripped = lines[index].strip()
@@ -158,30 +120,32 @@ def _parse_text(text: str) -> BgpSummary:
             recognised = True
         elif router := _ROUTER_RE.match(stripped):
             if router_id is None:
-                router_id, local_as = router.group("rid"), parse_asn(router.group("asn"))
+                with at_line(index):
+                    router_id, local_as = router.group("rid"), parse_asn(router.group("asn"))
             recognised = True
         elif _is_table_header(tokens):
+            header_line = index
             rows, index = _parse_table(lines, index, tokens, address_family)
             neighbors.extend(rows)
-            last_table_rows = len(rows)
+            last_table = (header_line, len(rows))
             recognised = True
         elif total := _TOTAL_RE.match(stripped):
-            if last_table_rows is not None and int(total.group(1)) != last_table_rows:
+            if last_table is not None and int(total.group(1)) != last_table[1]:
                 raise ParseError(
-                    f"'Total number of neighbors {total.group(1)}' but {last_table_rows} "
-                    "neighbor rows: truncated table"
+                    f"line {index}: the total number of neighbors is not the {last_table[1]} "
+                    f"rows of the table at line {last_table[0]}: truncated table"
                 )
-            last_table_rows = None
+            last_table = None
         elif _NOTHING_RE.match(stripped):
-            recognised = True
+            recognised = nothing = True
     if not recognised:
         raise ParseError("no BGP summary found (no router identifier line or neighbor table)")
-    if not neighbors and not any(_NOTHING_RE.match(line.strip()) for line in lines):
+    if not neighbors and not nothing:
         raise ParseError("BGP summary without a neighbor table (truncated output?)")
     return BgpSummary(router_id=router_id, local_as=local_as, neighbors=tuple(neighbors))
 
 
-def _table_lines(lines: list[str], start: int) -> Iterator[tuple[int, list[str]]]:
+def _table_lines(lines: list[str], start: int) -> Iterator[tuple[int, list[_Token]]]:
     """Row tokens from `start` up to the end of the table, joining Quagga's wrapped rows.
 
     Yields (index after the row, tokens).
@@ -196,11 +160,11 @@ def _table_lines(lines: list[str], start: int) -> Iterator[tuple[int, list[str]]
             or _ROUTER_RE.match(stripped)
         ):
             return
-        tokens = stripped.split()
+        tokens = _tokens(lines[index], index + 1)
         index += 1
         # Quagga prints a neighbor of 16+ characters alone and the rest on the next line.
         if len(tokens) == 1 and index < len(lines) and lines[index][:1].isspace():
-            tokens += lines[index].split()
+            tokens += _tokens(lines[index], index + 1)
             index += 1
         yield index, tokens
 
@@ -211,153 +175,81 @@ def _parse_table(
     rows: list[BgpNeighbor] = []
     index = start
     for index, tokens in _table_lines(lines, start):  # noqa: B007 - index is the resume point
-        rows.append(_parse_row(tokens, header, address_family))
+        with at_line(tokens[0][0]):
+            rows.append(_parse_row(tokens, header, address_family))
     if not rows:
-        raise ParseError("neighbor table header without rows (truncated output?)")
+        raise ParseError(f"line {start}: neighbor table header without rows (truncated output?)")
     return rows, index
 
 
-def _parse_row(tokens: list[str], header: list[str], address_family: str | None) -> BgpNeighbor:
+def _value(token: _Token, what: str, convert: Any) -> Any:
+    """`convert(text)` with a ParseError at the token's line and column."""
+    line, column, text = token
+    try:
+        return convert(text)
+    except ParseError as exc:
+        raise ParseError(f"line {line}, column {column}: {what}: {exc}") from None
+
+
+def _check_fixed(column: str, text: str) -> str:
+    if column == "Up/Down":
+        ok = is_frr_uptime(text)
+    elif column in ("AS", "LocalAS"):
+        ok = bool(ASN_RE.match(text))
+    else:
+        ok = is_digits(text) if column in _COUNTER_COLUMNS else True
+    if not ok:
+        raise ParseError(f"bad {column} value")
+    return text
+
+
+def _check_sent(text: str) -> str:
+    if not is_digits(text) and text != "(Policy)":
+        raise ParseError("not a count")
+    return text
+
+
+def _parse_row(tokens: list[_Token], header: list[str], address_family: str | None) -> BgpNeighbor:
     state_at = header.index("State/PfxRcd")
     if len(tokens) <= state_at:
-        raise ParseError(f"truncated neighbor row {snippet(' '.join(tokens))}")
+        raise ParseError(f"truncated neighbor row ({len(tokens)} of {state_at + 1}+ fields)")
     fixed = dict(zip(header[1:state_at], tokens[1:state_at], strict=True))
-    for column, value in fixed.items():
-        if column == "Up/Down":
-            ok = is_frr_uptime(value)
-        elif column in ("AS", "LocalAS"):
-            ok = bool(_ASN_RE.match(value))
-        else:
-            ok = is_digits(value) if column in _COUNTER_COLUMNS else True
-        if not ok:
-            raise ParseError(f"bad {column} value {snippet(value)} in neighbor row")
+    for column, token in fixed.items():
+        _value(token, "neighbor row", lambda text, c=column: _check_fixed(c, text))
     rest = tokens[state_at:]
     taken = 1
     # "Idle (Admin)", "Idle (PfxCt)": a word followed by a parenthesised reason.
     if (
-        not is_digits(rest[0])
-        and not rest[0].startswith("(")
+        not is_digits(rest[0][2])
+        and not rest[0][2].startswith("(")
         and len(rest) > 1
-        and _PAREN_WORD_RE.match(rest[1])
+        and _PAREN_WORD_RE.match(rest[1][2])
     ):
         taken = 2
-    state_text = " ".join(rest[:taken])
+    state_text = " ".join(token[2] for token in rest[:taken])
+    state_token = (rest[0][0], rest[0][1], state_text)
     rest = rest[taken:]
     after_state = header[state_at + 1 :]
     if "PfxSnt" in after_state and rest:
+        _value(rest[0], "PfxSnt", _check_sent)
         rest = rest[1:]
     description: str | None = None
     if "Desc" in after_state:
-        description = " ".join(rest) if rest else None
+        description = " ".join(token[2] for token in rest) if rest else None
     elif rest:
-        raise ParseError(f"unexpected text after State/PfxRcd: {snippet(' '.join(rest))}")
-    uptime = parse_frr_uptime(fixed["Up/Down"])
+        line, at, _ = rest[0]
+        raise ParseError(f"line {line}, column {at}: unexpected text after State/PfxRcd")
+    uptime = _value(fixed["Up/Down"], "Up/Down", parse_frr_uptime)
     if is_digits(state_text):
         state, prefixes = "Established", int(state_text)
     else:
-        state, prefixes = state_text, None
-    return _neighbor(
-        neighbor_address(tokens[0]),
-        parse_asn(fixed["AS"]),
+        state, prefixes = _value(state_token, "State/PfxRcd", check_state), None
+    return make_neighbor(
+        _value(tokens[0], "Neighbor", neighbor_address),
+        _value(fixed["AS"], "AS", parse_asn),
         state,
         prefixes,
         uptime,
         address_family,
         description,
-    )
-
-
-# ------------------------------------------------------------------ JSON
-
-
-def _parse_json(text: str) -> BgpSummary:
-    try:
-        document = json.loads(text)
-    except (ValueError, RecursionError) as error:
-        reason = " ".join(str(error).split()) or type(error).__name__
-        raise ParseError(f"invalid JSON: {reason}") from None
-    if not isinstance(document, dict):
-        raise ParseError("JSON is not an object: not a bgp summary")
-    sections = list(_json_sections(document))
-    if document and not sections:
-        raise ParseError("JSON is not a bgp summary (no peers)")
-    router_id: str | None = None
-    local_as: int | None = None
-    neighbors: list[BgpNeighbor] = []
-    for address_family, section in sections:
-        if router_id is None and isinstance(section.get("routerId"), str):
-            router_id = section["routerId"]
-        if local_as is None:
-            local_as = _json_asn(section.get("as"))
-        peers = section.get("peers", {})
-        if not isinstance(peers, dict):
-            raise ParseError("JSON 'peers' is not an object")
-        for address, peer in peers.items():
-            neighbors.append(_json_peer(address, peer, address_family))
-    return BgpSummary(router_id=router_id, local_as=local_as, neighbors=tuple(neighbors))
-
-
-def _is_summary(value: Any) -> bool:
-    return isinstance(value, dict) and ("peers" in value or ("routerId" in value and "as" in value))
-
-
-def _json_sections(document: Mapping[str, Any]) -> Iterator[tuple[str | None, Mapping[str, Any]]]:
-    """(address family key, summary) pairs of the three shapes FRR prints.
-
-    Bare summary (older `show ip bgp summary json`), `{"ipv4Unicast": {...}}` and
-    `{"<vrf>": {"ipv4Unicast": {...}}}` (`show bgp vrf all summary json`).
-    """
-    if _is_summary(document):
-        yield None, document
-        return
-    for key, value in document.items():
-        if _is_summary(value):
-            yield key, value
-        elif isinstance(value, dict):
-            for inner_key, inner in value.items():
-                if _is_summary(inner):
-                    yield inner_key, inner
-
-
-def _json_asn(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if 0 <= value <= _MAX_ASN else None
-    if isinstance(value, str) and _ASN_RE.match(value):
-        return parse_asn(value)
-    return None
-
-
-def _json_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _json_peer(address: str, peer: Any, address_family: str | None) -> BgpNeighbor:
-    if not isinstance(peer, dict):
-        raise ParseError(f"JSON peer {snippet(address)} is not an object")
-    state = peer.get("state")
-    if not isinstance(state, str) or not state:
-        raise ParseError(f"JSON peer {snippet(address)} has no state")
-    # FRR 8+ keeps "state": "Idle" and moves the reason to peerState; the text form (and
-    # older FRR JSON) says "Idle (Admin)" / "Idle (PfxCt)".
-    reason = peer.get("peerState")
-    if state == "Idle" and reason in ("Admin", "PfxCt"):
-        state = f"Idle ({reason})"
-    prefixes = _json_int(peer.get("pfxRcd", peer.get("prefixReceivedCount")))
-    uptime: int | None = None
-    msec = _json_int(peer.get("peerUptimeMsec"))
-    if msec is not None:
-        uptime = msec // 1000
-    elif isinstance(peer.get("peerUptime"), str) and is_frr_uptime(peer["peerUptime"]):
-        uptime = parse_frr_uptime(peer["peerUptime"])
-    description = peer.get("desc")
-    return _neighbor(
-        neighbor_address(address),
-        _json_asn(peer.get("remoteAs")),
-        state,
-        prefixes,
-        uptime,
-        address_family,
-        description if isinstance(description, str) else None,
     )

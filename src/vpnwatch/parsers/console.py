@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 from vpnwatch.errors import ParseError
 from vpnwatch.model import ConsoleHostKeys
+from vpnwatch.parsers._util import MAX_CONSOLE_CHARS, at_line, check_characters, check_size
 
 _BEGIN_FP = "-----BEGIN SSH HOST KEY FINGERPRINTS-----"
 _END_FP = "-----END SSH HOST KEY FINGERPRINTS-----"
@@ -33,10 +34,8 @@ _BEGIN_KEYS = "-----BEGIN SSH HOST KEY KEYS-----"
 _END_KEYS = "-----END SSH HOST KEY KEYS-----"
 
 _MD5_HEX = r"(?:[0-9a-fA-F]{2}:){15}[0-9a-fA-F]{2}"
-_FINGERPRINT_RE = re.compile(
-    r"(?:^|[\s:\]])(?P<bits>[0-9]+)\s+(?P<fp>(?:MD5:)?" + _MD5_HEX + r"|SHA256:[A-Za-z0-9+/]{43}=?)"
-    r"\s+(?:.*\s)?\((?P<type>[A-Z0-9]+)\)\s*$"
-)
+_FINGERPRINT_TOKEN_RE = re.compile(r"(?:MD5:)?" + _MD5_HEX + r"|SHA256:[A-Za-z0-9+/]{43}=?")
+_TYPE_TOKEN_RE = re.compile(r"\((?P<type>[A-Z0-9]+)\)")
 _KEY_TYPES = r"ssh-rsa|ssh-dss|ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-ed448"
 _KEY_RE = re.compile(
     r"(?:^|[\s:\]])(?P<type>" + _KEY_TYPES + r")\s+(?P<blob>AAAA[A-Za-z0-9+/]+={0,2})(?:\s|$)"
@@ -63,34 +62,67 @@ _FINGERPRINT_TYPE = {
 
 
 def parse_console_host_keys(text: str) -> ConsoleHostKeys:
-    """Host key fingerprints and keys from EC2 console output; ParseError when there are none."""
+    """Host key fingerprints and keys from EC2 console output; ParseError when there are none.
+
+    Console output is full of boot noise (colours, carriage returns): only the lines inside
+    the host key blocks must be clean.
+    """
+    check_size(text, MAX_CONSOLE_CHARS, "console output")
     lines = text.splitlines()
     fingerprint_block = _last_block(lines, _BEGIN_FP, _END_FP)
     keys_block = _last_block(lines, _BEGIN_KEYS, _END_KEYS)
     if fingerprint_block is None and keys_block is None:
         raise ParseError("no complete cloud-init SSH HOST KEY block in the console output")
     fingerprints: dict[str, str] = {}
-    for line in fingerprint_block or []:
-        match = _FINGERPRINT_RE.search(line)
-        if match:
-            _put_once(fingerprints, match.group("type"), match.group("fp"), "fingerprint")
+    for number, line in fingerprint_block or []:
+        with at_line(number):
+            found = _fingerprint(line, number)
+            if found is not None:
+                _put_once(fingerprints, found[0], found[1], "fingerprint")
     keys: dict[str, str] = {}
-    for line in keys_block or []:
-        match = _KEY_RE.search(line)
-        if match:
-            key_type, blob = match.group("type"), match.group("blob")
-            _check_key_blob(key_type, blob)
-            _put_once(keys, key_type, blob, "key")
+    for number, line in keys_block or []:
+        with at_line(number):
+            match = _KEY_RE.search(line)
+            if match:
+                check_characters(line, first_line=number)  # data lines only: noise may be junk
+                key_type, blob = match.group("type"), match.group("blob")
+                _check_key_blob(key_type, blob)
+                _put_once(keys, key_type, blob, "key")
     if not fingerprints and not keys:
         raise ParseError("SSH HOST KEY blocks hold no fingerprint or key line")
     return ConsoleHostKeys(fingerprints=fingerprints, keys=keys)
 
 
-def _last_block(lines: list[str], begin: str, end: str) -> list[str] | None:
-    """Lines strictly between the last complete begin/end marker pair."""
-    found: list[str] | None = None
-    inside: list[str] | None = None
-    for line in lines:
+def _fingerprint(line: str, number: int) -> tuple[str, str] | None:
+    """`256 SHA256:... comment (ED25519)` (after any console prefix) → (type, fingerprint).
+
+    Read by tokens, not by one backtracking pattern: bits, the fingerprint, anything, then
+    the `(TYPE)` token at the end of the line.
+    """
+    tokens = line.split()
+    if len(tokens) < 3:
+        return None
+    kind = _TYPE_TOKEN_RE.fullmatch(tokens[-1])
+    if kind is None:
+        return None
+    for index in range(len(tokens) - 2):
+        if _is_bits(tokens[index]) and _FINGERPRINT_TOKEN_RE.fullmatch(tokens[index + 1]):
+            check_characters(line, first_line=number)  # data lines only: noise may be junk
+            return kind.group("type"), tokens[index + 1]
+    return None
+
+
+def _is_bits(token: str) -> bool:
+    """`256`, or a console prefix glued to it (`ec2:256`, `cloud-init[9]:256`)."""
+    digits = token.rsplit(":", 1)[-1].rsplit("]", 1)[-1]
+    return digits.isascii() and digits.isdigit()
+
+
+def _last_block(lines: list[str], begin: str, end: str) -> list[tuple[int, str]] | None:
+    """(line number, line) of the lines strictly between the last complete marker pair."""
+    found: list[tuple[int, str]] | None = None
+    inside: list[tuple[int, str]] | None = None
+    for number, line in enumerate(lines, start=1):
         if begin in line:
             inside = []
         elif end in line:
@@ -98,7 +130,7 @@ def _last_block(lines: list[str], begin: str, end: str) -> list[str] | None:
                 found = inside
             inside = None
         elif inside is not None:
-            inside.append(line)
+            inside.append((number, line))
     return found
 
 

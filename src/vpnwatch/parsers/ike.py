@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from vpnwatch.errors import ParseError
 from vpnwatch.model import IkeSa, IkeSaList
-from vpnwatch.parsers._blocks import PEER_HEADER, parse_peer_blocks
+from vpnwatch.parsers._blocks import PEER_HEADER, PeerBlock, parse_peer_blocks
 from vpnwatch.parsers._util import (
+    MAX_OUTPUT_CHARS,
+    at_line,
+    cell,
     check_output,
     check_service_running,
-    first_nonblank_line,
+    first_nonblank,
     int_or_none,
     none_if_na,
-    snippet,
     up_down_state,
 )
 
@@ -25,29 +27,34 @@ _REQUIRED = ("State", "Encrypt", "Hash", "A-Time", "L-Time")
 
 def parse_ike_sa(text: str) -> IkeSaList:
     """Parse `show vpn ike sa`; raises ParseError (or a subclass) for anything else."""
-    check_output(text, "show vpn ike sa")
+    check_output(text, "show vpn ike sa", MAX_OUTPUT_CHARS)
     check_service_running(text)
     if PEER_HEADER not in text:
-        raise ParseError(f"not 'show vpn ike sa' output: {snippet(first_nonblank_line(text))}")
+        number, _ = first_nonblank(text)
+        raise ParseError(f"line {number}: not 'show vpn ike sa' output (no peer block)")
     sas: list[IkeSa] = []
     for block in parse_peer_blocks(text, "State"):
         names = {c.name for c in block.columns}
         missing = [name for name in _REQUIRED if name not in names]
         if missing:
-            raise ParseError(f"IKE table without column(s) {', '.join(missing)}")
-        for row in block.rows:
+            first = block.row_lines[0] - 2
+            raise ParseError(f"line {first}: IKE table without column(s) {', '.join(missing)}")
+        for row, number in zip(block.rows, block.row_lines, strict=True):
             dh_group = row.get("D-H Group", row.get("D-H Grp", ""))
-            sas.append(
-                IkeSa(
-                    peer=block.peer,
-                    local=block.local,
-                    state=up_down_state(row["State"]),
-                    ike_version=none_if_na(row.get("IKEVer", "")),
-                    encryption=none_if_na(row["Encrypt"]),
-                    hash=none_if_na(row["Hash"]),
-                    dh_group=none_if_na(dh_group),
-                    uptime_seconds=int_or_none(row["A-Time"]),
-                    lifetime_seconds=int_or_none(row["L-Time"]),
-                )
-            )
+            with at_line(number):
+                sas.append(_ike_sa(block, row, dh_group))
     return IkeSaList(ike_sas=tuple(sas))
+
+
+def _ike_sa(block: PeerBlock, row: dict[str, str], dh_group: str) -> IkeSa:
+    return IkeSa(
+        peer=block.peer,
+        local=block.local,
+        state=cell(row, "State", up_down_state),
+        ike_version=none_if_na(row.get("IKEVer", "")),
+        encryption=none_if_na(row["Encrypt"]),
+        hash=none_if_na(row["Hash"]),
+        dh_group=none_if_na(dh_group),
+        uptime_seconds=cell(row, "A-Time", int_or_none),
+        lifetime_seconds=cell(row, "L-Time", int_or_none),
+    )

@@ -17,14 +17,17 @@ from vpnwatch.errors import ParseError
 from vpnwatch.model import IpsecSa, IpsecSaList
 from vpnwatch.parsers._blocks import PEER_HEADER, PeerBlock, parse_peer_blocks
 from vpnwatch.parsers._util import (
+    MAX_OUTPUT_CHARS,
+    at_line,
+    cell,
     check_output,
     check_service_running,
-    first_nonblank_line,
+    first_nonblank,
     int_or_none,
+    is_ip_address,
     is_rule_line,
     none_if_na,
     parse_unit_duration,
-    snippet,
     split_row,
     table_columns,
     up_down_state,
@@ -42,9 +45,9 @@ def parse_ipsec_sa(text: str) -> IpsecSaList:
     Every row is kept, in order: the same connection may appear twice (an old SA going down
     and its replacement up); deciding what that means is the consumer's job.
     """
-    check_output(text, "show vpn ipsec sa")
+    check_output(text, "show vpn ipsec sa", MAX_OUTPUT_CHARS)
     check_service_running(text)
-    first = first_nonblank_line(text)
+    number, first = first_nonblank(text)
     if first.split()[:1] == ["Connection"]:
         return IpsecSaList(ipsec_sas=tuple(_parse_table(text)))
     if PEER_HEADER in text:
@@ -55,7 +58,7 @@ def parse_ipsec_sa(text: str) -> IpsecSaList:
                 for sa in _perl_sas(block)
             )
         )
-    raise ParseError(f"not 'show vpn ipsec sa' output: {snippet(first)}")
+    raise ParseError(f"line {number}: not 'show vpn ipsec sa' output (no table, no peer block)")
 
 
 # ------------------------------------------------------------------ Perl blocks
@@ -67,7 +70,7 @@ def perl_bytes_lower_bound(text: str) -> int | None:
         return None
     match = _PERL_BYTES_RE.match(text)
     if not match:
-        raise ParseError(f"bad byte count {snippet(text)}")
+        raise ParseError("bad byte count")
     value, suffix = Fraction(match.group(1)), match.group(2)
     multiplier = _MULTIPLIER[suffix]
     if "." not in match.group(1):
@@ -81,33 +84,37 @@ def _perl_sas(block: PeerBlock) -> list[IpsecSa]:
     bytes_column = next((n for n in names if n.startswith("Bytes ")), None)
     missing = [n for n in ("Tunnel", "State") if n not in names]
     if missing or bytes_column is None:
-        raise ParseError(f"IPsec table without column(s) {', '.join(missing) or 'Bytes'}")
+        first_row = block.row_lines[0] - 2
+        columns = ", ".join(missing) or "Bytes"
+        raise ParseError(f"line {first_row}: IPsec table without column(s) {columns}")
     out_first = bytes_column.endswith("Out/In")
     sas: list[IpsecSa] = []
-    for row in block.rows:
-        first, second = _split_pair(row[bytes_column])
-        first_bytes, second_bytes = perl_bytes_lower_bound(first), perl_bytes_lower_bound(second)
-        tunnel = row["Tunnel"]
-        sas.append(
-            IpsecSa(
-                # vyatta-cfg-vpn names the strongSwan connection peer-<peer>-tunnel-<tunnel>.
-                connection=f"peer-{block.peer}-tunnel-{tunnel}" if tunnel else None,
-                peer=block.peer,
-                state=up_down_state(row["State"]),
-                bytes_in=second_bytes if out_first else first_bytes,
-                bytes_out=first_bytes if out_first else second_bytes,
-                uptime_seconds=int_or_none(row.get("A-Time", "")),
+    for row, number in zip(block.rows, block.row_lines, strict=True):
+        with at_line(number):
+            first, second = cell(row, bytes_column, _split_pair)
+            first_bytes = cell({bytes_column: first}, bytes_column, perl_bytes_lower_bound)
+            second_bytes = cell({bytes_column: second}, bytes_column, perl_bytes_lower_bound)
+            tunnel = row["Tunnel"]
+            sas.append(
+                IpsecSa(
+                    # vyatta-cfg-vpn names the strongSwan connection peer-<peer>-tunnel-<tunnel>.
+                    connection=f"peer-{block.peer}-tunnel-{tunnel}" if tunnel else None,
+                    peer=block.peer,
+                    state=cell(row, "State", up_down_state),
+                    bytes_in=second_bytes if out_first else first_bytes,
+                    bytes_out=first_bytes if out_first else second_bytes,
+                    uptime_seconds=cell(row, "A-Time", int_or_none),
+                )
             )
-        )
     return sas
 
 
-def _split_pair(cell: str) -> tuple[str, str]:
-    if cell.lower() in ("n/a", ""):
+def _split_pair(text: str) -> tuple[str, str]:
+    if text.lower() in ("n/a", ""):
         return "n/a", "n/a"
-    parts = cell.split("/")
+    parts = text.split("/")
     if len(parts) != 2:
-        raise ParseError(f"bad in/out pair {snippet(cell)}")
+        raise ParseError("bad in/out pair")
     return parts[0], parts[1]
 
 
@@ -120,7 +127,7 @@ def table_bytes_lower_bound(text: str) -> int | None:
         return None
     match = _TABLE_BYTES_RE.match(text)
     if not match:
-        raise ParseError(f"bad byte count {snippet(text)}")
+        raise ParseError("bad byte count")
     return int(match.group(1)) * _MULTIPLIER[match.group(2)]
 
 
@@ -132,39 +139,49 @@ def table_uptime(text: str) -> int | None:
         return None
     seconds = parse_unit_duration(text)
     if seconds is None:
-        raise ParseError(f"bad uptime {snippet(text)}")
+        raise ParseError("bad uptime")
     return seconds
+
+
+def _remote_address(text: str) -> str | None:
+    address = none_if_na(text)
+    if address is not None and not is_ip_address(address):
+        raise ParseError("not an IP address")
+    return address
 
 
 def _parse_table(text: str) -> list[IpsecSa]:
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip())
     if start + 1 >= len(lines) or not is_rule_line(lines[start + 1]):
-        raise ParseError("IPsec SA table header without rule line (truncated output?)")
-    columns = table_columns(lines[start], lines[start + 1])
+        raise ParseError(
+            f"line {start + 1}: IPsec SA table header without rule line (truncated output?)"
+        )
+    with at_line(start + 2):
+        columns = table_columns(lines[start], lines[start + 1])
     names = {c.name for c in columns}
     missing = [name for name in _TABLE_REQUIRED if name not in names]
     if missing:
-        raise ParseError(f"IPsec SA table without column(s) {', '.join(missing)}")
+        raise ParseError(f"line {start + 1}: IPsec SA table without column(s) {', '.join(missing)}")
     sas: list[IpsecSa] = []
-    rows = lines[start + 2 :]
-    while rows and not rows[-1].strip():
-        rows.pop()
-    for row_text in rows:
+    for index in range(start + 2, len(lines)):
+        row_text = lines[index]
         if not row_text.strip() or row_text.strip() == "[edit]":
             continue
-        row = split_row(row_text, columns, frozenset({"Uptime"}))
-        if not row["Connection"]:
-            raise ParseError(f"IPsec SA row without connection name {snippet(row_text)}")
-        bytes_in, bytes_out = _split_pair(row["Bytes In/Out"])
-        sas.append(
-            IpsecSa(
-                connection=row["Connection"],
-                peer=none_if_na(row["Remote address"]),
-                state=up_down_state(row["State"]),
-                bytes_in=table_bytes_lower_bound(bytes_in),
-                bytes_out=table_bytes_lower_bound(bytes_out),
-                uptime_seconds=table_uptime(row["Uptime"]),
-            )
-        )
+        with at_line(index + 1):
+            sas.append(_table_sa(split_row(row_text, columns, frozenset({"Uptime"}))))
     return sas
+
+
+def _table_sa(row: dict[str, str]) -> IpsecSa:
+    if not row["Connection"]:
+        raise ParseError("IPsec SA row without connection name")
+    bytes_in, bytes_out = cell(row, "Bytes In/Out", _split_pair)
+    return IpsecSa(
+        connection=row["Connection"],
+        peer=cell(row, "Remote address", _remote_address),
+        state=cell(row, "State", up_down_state),
+        bytes_in=cell({"Bytes In/Out": bytes_in}, "Bytes In/Out", table_bytes_lower_bound),
+        bytes_out=cell({"Bytes In/Out": bytes_out}, "Bytes In/Out", table_bytes_lower_bound),
+        uptime_seconds=cell(row, "Uptime", table_uptime),
+    )

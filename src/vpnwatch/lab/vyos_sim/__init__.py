@@ -1,4 +1,4 @@
-"""Simulated VyOS routers (DESIGN §10): asyncssh servers answering as VyOS 1.1, 1.3 or 1.4.
+"""Simulated VyOS routers: asyncssh servers answering as VyOS 1.1, 1.3 or 1.4.
 
 Each router has its own port and ed25519 host key on 127.0.0.1, accepts the lab's client
 key for user `vyos`, answers op-mode commands through vyatta-op-cmd-wrapper, `vtysh -c` and

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from vpnwatch.lab.vyos_sim.formats import Version
+from vpnwatch.lab.vyos_sim.formats import Version, since_1_4
 from vpnwatch.lab.vyos_sim.runtime import TunnelSpec
 
 Role = Literal["hub", "spoke"]
@@ -21,7 +21,10 @@ _NTP = {
     "1.1": ("system", ["0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org"]),
     "1.3": ("system", ["time1.vyos.net", "time2.vyos.net", "time3.vyos.net"]),
     "1.4": ("service", ["time1.vyos.net", "time2.vyos.net", "time3.vyos.net"]),
+    "1.5": ("service", ["time1.vyos.net", "time2.vyos.net", "time3.vyos.net"]),
 }
+# 1.5 renamed `system syslog global` to `local` (vyos-1x migration system/28-to-29, T6989).
+_SYSLOG = {"1.1": "global", "1.3": "global", "1.4": "global", "1.5": "local"}
 
 
 def host_name(name: str) -> str:
@@ -59,7 +62,7 @@ def base_config_commands(
         f"set system host-name '{host or ('VyOS-AMI' if version == '1.1' else 'vyos')}'",
         f"{user} encrypted-password '*'",
         *keys,
-        "set system syslog global facility protocols level 'debug'",
+        f"set system syslog {_SYSLOG[version]} facility protocols level 'debug'",
     ]
     if version == "1.1":
         commands += [
@@ -75,7 +78,7 @@ def base_config_commands(
         commands += [
             "set system config-management commit-revisions '100'",
             "set system console device ttyS0 speed '115200'",
-            "set system syslog global facility all level 'info'",
+            f"set system syslog {_SYSLOG[version]} facility all level 'info'",
         ]
     section, servers = _NTP[version]
     commands += [f"set {section} ntp server {server}" for server in servers]
@@ -98,7 +101,7 @@ def _ipsec_common(version: Version) -> list[str]:
         f"{esp} proposal 1 encryption 'aes128'",
         f"{esp} proposal 1 hash 'sha1'",
     ]
-    if version == "1.4":
+    if since_1_4(version):
         return [*commands, "set vpn ipsec interface 'eth0'"]
     return [
         *commands,
@@ -109,7 +112,7 @@ def _ipsec_common(version: Version) -> list[str]:
 
 def peer_name(version: Version, index: int, tunnel: TunnelSpec) -> str:
     """The site-to-site peer tag of tunnel `index` (0-based): its address up to 1.3."""
-    return f"AWS-{index + 1}" if version == "1.4" else tunnel.outside_ip
+    return f"AWS-{index + 1}" if since_1_4(version) else tunnel.outside_ip
 
 
 def _tunnel(version: Version, index: int, t: TunnelSpec, private_ip: str) -> list[str]:
@@ -127,7 +130,7 @@ def _tunnel(version: Version, index: int, t: TunnelSpec, private_ip: str) -> lis
         f"{prefix} vti bind '{vti}'",
         f"{prefix} vti esp-group 'AWS'",
     ]
-    if version == "1.4":
+    if since_1_4(version):
         psk = f"set vpn ipsec authentication psk {peer}"
         return [
             *commands,
@@ -170,12 +173,12 @@ def article_config_commands(
     A spoke advertises its VPC CIDR; the hub advertises `summary_cidr` (the article's
     class A). Each distinct set of prefixes the tunnels bring gets its own IN policy.
     """
-    bgp = "set protocols bgp" if version == "1.4" else f"set protocols bgp {local_as}"
+    bgp = "set protocols bgp" if since_1_4(version) else f"set protocols bgp {local_as}"
     af = "" if version == "1.1" else "address-family ipv4-unicast "
     gateway = str(ipaddress.ip_network(vpc_cidr)[1])
     advertised = vpc_cidr if role == "spoke" else summary_cidr
     commands = [f"set system host-name '{host_name(name)}'", *_ipsec_common(version)]
-    if version == "1.4":
+    if since_1_4(version):
         commands.append(f"{bgp} system-as '{local_as}'")
     groups = list(dict.fromkeys(t.prefixes for t in tunnels))
     in_names = (

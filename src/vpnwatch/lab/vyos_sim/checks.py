@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vpnwatch.lab.vyos_sim.formats import Version
+from vpnwatch.lab.vyos_sim.formats import Version, since_1_4
 from vpnwatch.lab.vyos_sim.tree import ConfigTree
 from vpnwatch.lab.vyos_sim.view import ConfigView, GroupConf, PeerConf, config_view
 
@@ -23,8 +23,8 @@ def _bgp_problems(view: ConfigView, tree: ConfigTree) -> list[CommitProblem]:
     problems: list[CommitProblem] = []
     if not view.bgp_configured:
         return problems
-    base = "protocols bgp" if tree.version == "1.4" else f"protocols bgp {view.local_as}"
-    if tree.version == "1.4" and view.local_as is None:
+    base = "protocols bgp" if since_1_4(tree.version) else f"protocols bgp {view.local_as}"
+    if since_1_4(tree.version) and view.local_as is None:
         problems.append(
             CommitProblem("protocols bgp", "protocols bgp", "BGP system-as number must be defined!")
         )
@@ -97,7 +97,7 @@ def _group_problems(kind: str, groups: dict[str, GroupConf]) -> list[CommitProbl
 
 def _peer_problems(view: ConfigView, peer: PeerConf, version: Version) -> list[str]:
     problems = []
-    if version == "1.4" and peer.remote_address is None:
+    if since_1_4(version) and peer.remote_address is None:
         problems.append(f'Peer "{peer.name}" requires remote-address!')
     if peer.ike_group is None:
         problems.append(f'No ike-group specified for peer "{peer.name}"!')
@@ -123,11 +123,30 @@ def _peer_problems(view: ConfigView, peer: PeerConf, version: Version) -> list[s
     return problems
 
 
+def _psk_problems(tree: ConfigTree) -> list[CommitProblem]:
+    """1.4+: every `authentication psk` entry needs ids and a secret (vpn_ipsec.py verify)."""
+    problems = []
+    base = ("vpn", "ipsec", "authentication", "psk")
+    for name in tree.root.keys(*base):
+        entry = tree.root.get(*base, name)
+        if entry is not None and (not entry.values_at("id") or entry.value("secret") is None):
+            problems.append(
+                CommitProblem(
+                    "vpn ipsec",
+                    f"vpn ipsec authentication psk {name}",
+                    f'Authentication psk "{name}" missing "id" or "secret"',
+                )
+            )
+    return problems
+
+
 def commit_problems(tree: ConfigTree) -> list[CommitProblem]:
     view = config_view(tree)
     problems = _bgp_problems(view, tree) + _policy_problems(view, tree.version)
     problems += _group_problems("ike-group", view.ike_groups)
     problems += _group_problems("esp-group", view.esp_groups)
+    if since_1_4(tree.version):
+        problems += _psk_problems(tree)
     for peer in view.peers:
         path = f"vpn ipsec site-to-site peer {peer.name}"
         problems += [

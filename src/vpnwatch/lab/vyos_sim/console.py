@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-_KERNEL = {"1.1": "3.13.11-1-amd64-vyos", "1.3": "5.4.268-amd64-vyos", "1.4": "6.6.56-amd64-vyos"}
-_CLOUD_INIT = {"1.1": "0.7.9", "1.3": "20.2", "1.4": "22.1.4"}
+_KERNEL = {
+    "1.1": "3.13.11-1-amd64-vyos",
+    "1.3": "5.4.268-amd64-vyos",
+    "1.4": "6.6.56-amd64-vyos",
+    "1.5": "6.6.89-vyos",
+}
+# VyOS builds cloud-init from its own fork (vyos/vyos-cloud-init); 1.5: assumed as 1.4
+# (not checked against a 1.5 image; nothing reads the version).
+_CLOUD_INIT = {"1.1": "0.7.9", "1.3": "20.2", "1.4": "22.1.4", "1.5": "22.1.4"}
 
 
 def host_label(private_ip: str) -> str:

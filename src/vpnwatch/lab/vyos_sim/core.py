@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from vpnwatch.lab.vyos_sim.formats import Version
+from vpnwatch.lab.vyos_sim.negotiation import negotiable
 from vpnwatch.lab.vyos_sim.runtime import Conditions, Timings, TunnelRuntime, TunnelSpec
 from vpnwatch.lab.vyos_sim.tree import ConfigPathError, ConfigTree, parse_boot_text
 from vpnwatch.lab.vyos_sim.view import (
@@ -48,6 +49,13 @@ _FOOTER = {
         'interfaces@32:ipsec@13:nat@7:ntp@3:policy@8:quagga@11:ssh@2:system@27:vrrp@4"\n'
         "// Release version: 1.4.3\n"
     ),
+    # A 1.5-stream-2025-Q2 config.boot footer, as published (docs/render.md).
+    "1.5": (
+        "// Warning: Do not remove the following line.\n// vyos-config-version: "
+        '"bgp@6:broadcast-relay@1:cluster@2:config-management@1:conntrack@6:'
+        'interfaces@33:ipsec@13:nat@8:ntp@3:policy@8:quagga@11:ssh@2:system@29:vrrp@4"\n'
+        "// Release version: 1.5-stream-2025-Q2\n"
+    ),
 }
 
 
@@ -63,6 +71,10 @@ class Fault(StrEnum):
     # `restart vpn` (aws-facts: the customer side must re-initiate).
     BGP_STUCK = "bgp-stuck"
     IPSEC_STUCK = "ipsec-stuck"
+    # Hostile answers (issue 9): `show configuration` nested 10,000 levels deep; `show vpn ike
+    # sa` starting with a `secret <the router's PSK>` line. Everything else answers normally.
+    DEEP_CONFIG = "deep-config"
+    SECRET_OUTPUT = "secret-output"
 
 
 @dataclass(frozen=True)
@@ -208,14 +220,15 @@ class RouterCore:
             rt.apply(now, self._conditions(rt.spec), self.timings)
 
     def _peer_works(self, peer: PeerConf, spec: TunnelSpec) -> bool:
+        """IKE and ESP come up only when what the router holds matches AWS's side of the
+        tunnel: the key, a proposal AWS permits, a local address it can send from."""
         view = self.view
         ike = view.ike_groups.get(peer.ike_group or "")
+        esp = view.esp_groups.get(peer.esp_group or "")
         return (
             peer.auth_mode == "pre-shared-secret"
             and peer.psk == spec.psk
-            and ike is not None
-            and bool(ike.proposals)
-            and (peer.esp_group or "") in view.esp_groups
+            and negotiable(ike, esp, spec.crypto)
             and peer.local_address in (self.private_ip, "any", "0.0.0.0")
             and (peer.vti_bind or "") in view.vti_addresses
         )
@@ -248,6 +261,21 @@ class RouterCore:
         )
         blocked = "Idle (Admin)" if neighbor.shutdown else "Active"
         return Conditions(ipsec_ok, bgp_ok, blocked, neighbor.holdtime)
+
+    def update_tunnel(self, spec: TunnelSpec) -> bool:
+        """AWS changed its side of a tunnel (ModifyVpnTunnelOptions): the endpoint is
+        replaced, so the SA renegotiates, and only comes back if the router still matches."""
+        with self._lock:
+            rt = self._rt.get(spec.outside_ip)
+            if rt is None:
+                return False
+            rt.reset_sa(self.clock(), self.timings)
+            rt.spec = spec
+            self.tunnels = tuple(
+                spec if t.outside_ip == spec.outside_ip else t for t in self.tunnels
+            )
+            self._reconcile()
+            return True
 
     # ---------------------------------------------------------------- op-mode actions
 

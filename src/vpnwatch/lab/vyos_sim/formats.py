@@ -5,12 +5,18 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-Version = Literal["1.1", "1.3", "1.4"]
-VERSIONS: tuple[Version, ...] = ("1.1", "1.3", "1.4")
+Version = Literal["1.1", "1.3", "1.4", "1.5"]
+VERSIONS: tuple[Version, ...] = ("1.1", "1.3", "1.4", "1.5")
 
 _DAY = 86400
 _WEEK = 7 * _DAY
 _YEAR = 365 * _DAY
+
+
+def since_1_4(version: Version) -> bool:
+    """1.4 (sagitta) and 1.5 (circinus) share the syntax and output formats the lab models:
+    named IPsec peers, `protocols bgp system-as`, FRR >= 9 (docs/render.md lists the sources)."""
+    return version in ("1.4", "1.5")
 
 
 def check_version(version: str) -> Version:

@@ -5,11 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vpnwatch.lab.vyos_sim.core import RouterCore
+from vpnwatch.lab.vyos_sim.formats import since_1_4
+from vpnwatch.lab.vyos_sim.hostile import hostile_stdout
 from vpnwatch.lab.vyos_sim.render_bgp import BgpFacts, bgp_summary_json, bgp_summary_text
 from vpnwatch.lab.vyos_sim.render_vpn import ike_sa_text, ipsec_sa_text
 
 OP_WRAPPER = "/opt/vyatta/bin/vyatta-op-cmd-wrapper"
-_RELEASE = {"1.1": ("1.1.8", "helium"), "1.3": ("1.3.8", "equuleus"), "1.4": ("1.4.3", "sagitta")}
+_RELEASE = {
+    "1.1": ("1.1.8", "helium"),
+    "1.3": ("1.3.8", "equuleus"),
+    "1.4": ("1.4.3", "sagitta"),
+    "1.5": ("1.5-stream-2025-Q2", "circinus"),
+}
 _STRONGSWAN = {"1.1": "5.2.2", "1.3": "5.9.1"}
 
 
@@ -55,7 +62,7 @@ def _reset_peer(core: RouterCore, peer: str) -> ExecResult:
         if core.version == "1.1":
             return ExecResult(f"Resetting tunnel vti with peer {peer}...\n")
         return ExecResult("Peer reset result: success\n")
-    if core.version == "1.4":
+    if since_1_4(core.version):
         return ExecResult("Peer or tunnel(s) not found, aborting\n", status=1)
     return ExecResult(f"Peer {peer} not found\n", status=1)
 
@@ -69,7 +76,13 @@ def _reset_bgp(core: RouterCore, neighbor: str) -> ExecResult:
 
 
 def op_mode(core: RouterCore, words: list[str]) -> ExecResult:
-    """An op-mode command, as vyatta-op-cmd-wrapper runs it."""
+    """An op-mode command, as vyatta-op-cmd-wrapper runs it (hostile faults applied)."""
+    result = _op_mode(core, words)
+    stdout = hostile_stdout(core, " ".join(words), result.stdout)
+    return result if stdout is result.stdout else ExecResult(stdout, result.stderr, 0)
+
+
+def _op_mode(core: RouterCore, words: list[str]) -> ExecResult:
     line = " ".join(words)
     if line == "show ip bgp summary":
         return ExecResult(bgp_summary_text(core.version, bgp_facts(core)))
@@ -99,7 +112,7 @@ def op_mode(core: RouterCore, words: list[str]) -> ExecResult:
     if len(words) == 4 and words[:3] == ["reset", "vpn", "ipsec-peer"]:
         return _reset_peer(core, words[3])
     if (
-        core.version == "1.4"
+        since_1_4(core.version)
         and len(words) == 6
         and words[:5] == ["reset", "vpn", "ipsec", "site-to-site", "peer"]
     ):

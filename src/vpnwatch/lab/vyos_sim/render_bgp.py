@@ -1,4 +1,4 @@
-"""`show ip bgp summary` as Quagga 0.99 (VyOS 1.1), FRR 7.5 (1.3) and FRR 9 (1.4) print it,
+"""`show ip bgp summary` as Quagga 0.99 (VyOS 1.1), FRR 7.5 (1.3) and FRR 9/10 (1.4, 1.5) print it,
 and FRR's `show ip bgp summary json`."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from vpnwatch.lab.vyos_sim.core import NeighborStatus
-from vpnwatch.lab.vyos_sim.formats import Version, frr_uptime, ip_key, memstr
+from vpnwatch.lab.vyos_sim.formats import Version, frr_uptime, ip_key, memstr, since_1_4
 
 # Bytes per RIB entry and per peer, as the real daemons report them.
-_RIB_ENTRY = {"1.1": 96, "1.3": 192, "1.4": 192}
-_PEER = {"1.1": 4480, "1.3": 21504, "1.4": 741464}
+_RIB_ENTRY = {"1.1": 96, "1.3": 192, "1.4": 192, "1.5": 192}
+_PEER = {"1.1": 4480, "1.3": 21504, "1.4": 741464, "1.5": 741464}
 _QUAGGA_HEADER = "Neighbor        V    AS MsgRcvd MsgSent   TblVer  InQ OutQ Up/Down  State/PfxRcd"
 _FRR_HEADER = (
     "Neighbor        V         AS   MsgRcvd   MsgSent   TblVer  InQ OutQ  Up/Down "
@@ -72,9 +72,9 @@ def _frr_row(n: NeighborStatus, now: float, version: Version) -> str:
         row += f" {len(n.received):12d} {n.prefixes_sent:8d}"
     else:
         row += f" {n.state}" if n.state.startswith("Idle (") else f" {n.state:>12s}"
-        if version == "1.4":
+        if since_1_4(version):
             row += f" {0:8d}"
-    if version == "1.4":
+    if since_1_4(version):
         row += f" {(n.description or 'N/A')[:20]}"
     return row
 
@@ -89,6 +89,7 @@ def bgp_summary_text(version: Version, facts: BgpFacts | None) -> str:
             "1.1": "No IPv4 neighbor is configured\n",
             "1.3": "No IPv4 Unicast neighbor is configured\n",
             "1.4": "% No BGP neighbors found in VRF default\n",
+            "1.5": "% No BGP neighbors found in VRF default\n",
         }[version]
     rib, peers = facts.rib_entries, len(neighbors)
     lines = []
@@ -115,7 +116,7 @@ def bgp_summary_text(version: Version, facts: BgpFacts | None) -> str:
         lines.append(_QUAGGA_HEADER)
         lines += [_quagga_row(n, facts.now) for n in neighbors]
     else:
-        lines.append(_FRR_HEADER + (" Desc" if version == "1.4" else ""))
+        lines.append(_FRR_HEADER + (" Desc" if since_1_4(version) else ""))
         lines += [_frr_row(n, facts.now, version) for n in neighbors]
     lines += ["", f"Total number of neighbors {peers}"]
     return "\n".join(lines) + "\n"
@@ -123,7 +124,7 @@ def bgp_summary_text(version: Version, facts: BgpFacts | None) -> str:
 
 def _json_peer(n: NeighborStatus, facts: BgpFacts, version: Version) -> dict[str, Any]:
     peer: dict[str, Any] = {"remoteAs": n.remote_as or 0}
-    if version == "1.4":
+    if since_1_4(version):
         peer["localAs"] = facts.local_as
     peer.update(version=4, msgRcvd=n.msg_rcvd, msgSent=n.msg_sent, tableVersion=0, outq=0, inq=0)
     if n.since is None:
@@ -134,10 +135,10 @@ def _json_peer(n: NeighborStatus, facts: BgpFacts, version: Version) -> dict[str
     if n.last_established is not None:
         peer["peerUptimeEstablishedEpoch"] = int(n.last_established)
     peer.update(pfxRcd=len(n.received), pfxSnt=n.prefixes_sent, state=n.state)
-    if version == "1.4":
+    if since_1_4(version):
         peer["peerState"] = "Admin" if n.state == "Idle (Admin)" else "OK"
     peer.update(connectionsEstablished=n.established_count, connectionsDropped=n.dropped_count)
-    if version == "1.4" and n.description:
+    if since_1_4(version) and n.description:
         peer["desc"] = n.description
     peer["idType"] = "ipv4"
     return peer
@@ -162,7 +163,7 @@ def bgp_summary_json(version: Version, facts: BgpFacts | None) -> str:
         "peers": {n.address: _json_peer(n, facts, version) for n in neighbors},
         "failedPeers": failed,
     }
-    if version == "1.4":
+    if since_1_4(version):
         body["displayedPeers"] = len(neighbors)
     body.update(totalPeers=len(neighbors), dynamicPeers=0, bestPath={"multiPathRelax": "false"})
     return json.dumps({"ipv4Unicast": body}, indent=2, separators=(",", ":")) + "\n"

@@ -10,6 +10,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from vpnwatch.lab.vyos_sim.negotiation import AwsCrypto
+
+AWS_DEFAULT_CRYPTO = AwsCrypto()
+
 
 @dataclass(frozen=True)
 class TunnelSpec:
@@ -22,6 +26,7 @@ class TunnelSpec:
     psk: str = field(repr=False)
     remote_as: int = 64512
     prefixes: tuple[str, ...] = ("10.0.0.0/16",)  # what AWS advertises on this session
+    crypto: AwsCrypto = AWS_DEFAULT_CRYPTO  # what AWS's tunnel options permit
 
     def __post_init__(self) -> None:
         net = ipaddress.IPv4Network(self.inside_cidr, strict=True)
@@ -41,10 +46,13 @@ class TunnelSpec:
         *,
         remote_as: int = 64512,
         prefixes: tuple[str, ...] = ("10.0.0.0/16",),
+        crypto: AwsCrypto = AWS_DEFAULT_CRYPTO,
     ) -> TunnelSpec:
         """AWS's convention: the first host of the /30 is AWS, the second the customer."""
         net = ipaddress.IPv4Network(inside_cidr, strict=True)
-        return cls(outside_ip, inside_cidr, str(net[1]), str(net[2]), psk, remote_as, prefixes)
+        return cls(
+            outside_ip, inside_cidr, str(net[1]), str(net[2]), psk, remote_as, prefixes, crypto
+        )
 
 
 @dataclass(frozen=True)

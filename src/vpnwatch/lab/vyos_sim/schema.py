@@ -6,7 +6,9 @@ Each version's schema is written as path patterns, one per line:
   `=type`     the value of the leaf named just before it; `=type+` a multi-value leaf
   a pattern ending in a fixed word makes that word a valueless leaf (`... inbound`).
 Only what the article's world and a default AMI use is modelled; anything else is an
-invalid path, as it would be on a router without that feature.
+invalid path, as it would be on a router without that feature. Sources per version (the
+vyatta-cfg-vpn / vyatta-cfg-quagga templates for 1.3, vyos-1x interface-definitions for 1.4
+and 1.5) are listed in docs/render.md.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
 
-from vpnwatch.lab.vyos_sim.formats import Version
+from vpnwatch.lab.vyos_sim.formats import Version, since_1_4
 
 Validator = Callable[[str], str | None]  # value → why it is invalid, or None
 
@@ -115,6 +117,15 @@ def _text(value: str) -> str | None:
     return None
 
 
+_PEER_1_4 = re.compile(r"[-_a-zA-Z0-9|@]+")
+
+
+def _peer_name_1_4(value: str) -> str | None:
+    if _PEER_1_4.fullmatch(value):
+        return None
+    return "Peer connection name must be alphanumeric and can contain hyphen and underscores"
+
+
 _NAME = _pattern(r"[A-Za-z0-9][-_A-Za-z0-9.]{0,63}", "name")
 _HOST = _pattern(r"[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?", "host name")
 _FQDN = _pattern(r"[A-Za-z0-9]([-.A-Za-z0-9]{0,251}[A-Za-z0-9])?", "host name")
@@ -153,12 +164,15 @@ VALIDATORS: dict[str, Validator] = {
     "mac": _pattern(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", "MAC address"),
     "action": _one_of("permit", "deny"),
     "auth_mode": _one_of("pre-shared-secret", "x509", "rsa"),
-    "dh_group": _one_of(
-        *(str(n) for n in (1, 2, 5, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26))
-    ),
+    "dh_group": _one_of(*(str(n) for n in (1, 2, 5, *range(14, 33)))),
     "encryption": _one_of("aes128", "aes256", "3des", "aes128gcm128", "aes256gcm128"),
     "hash": _one_of("md5", "sha1", "sha256", "sha384", "sha512"),
     "dpd_action": _one_of("hold", "clear", "restart"),
+    # 1.4 renamed `hold` to `trap` (vyos-1x sagitta vpn_ipsec.xml.in).
+    "dpd_action14": _one_of("trap", "clear", "restart"),
+    "ike_life14": _range(0, 86400),
+    # 1.4 peer names: interface-definitions regex, and no dots (T4118).
+    "peer14": _peer_name_1_4,
     "esp_mode": _one_of("tunnel", "transport"),
     "enable_disable": _one_of("enable", "disable"),
     "pfs": _one_of("enable", "disable", "dh-group2", "dh-group5", "dh-group14", "dh-group19"),
@@ -205,18 +219,15 @@ system login user <name> authentication public-keys <text> key =text
 system login user <name> authentication public-keys <text> type =key_type
 system login user <name> full-name =text
 system name-server =ipv4+
-system syslog global facility <name> level =level
 system time-zone =text
 vpn ipsec esp-group <name> lifetime =esp_life
 vpn ipsec esp-group <name> mode =esp_mode
 vpn ipsec esp-group <name> pfs =pfs
 vpn ipsec esp-group <name> proposal <proposal> encryption =encryption
 vpn ipsec esp-group <name> proposal <proposal> hash =hash
-vpn ipsec ike-group <name> dead-peer-detection action =dpd_action
 vpn ipsec ike-group <name> dead-peer-detection interval =dpd_time
 vpn ipsec ike-group <name> dead-peer-detection timeout =dpd_time
 vpn ipsec ike-group <name> key-exchange =key_exchange
-vpn ipsec ike-group <name> lifetime =ike_life
 vpn ipsec ike-group <name> proposal <proposal> dh-group =dh_group
 vpn ipsec ike-group <name> proposal <proposal> encryption =encryption
 vpn ipsec ike-group <name> proposal <proposal> hash =hash
@@ -242,6 +253,9 @@ parameters router-id =ipv4
 """
 
 _V11 = """
+system syslog global facility <name> level =level
+vpn ipsec ike-group <name> dead-peer-detection action =dpd_action
+vpn ipsec ike-group <name> lifetime =ike_life
 interfaces ethernet <eth> duplex =duplex
 interfaces ethernet <eth> speed =speed
 system login user <name> level =user_level
@@ -262,6 +276,9 @@ vpn ipsec site-to-site peer <s2s_peer> vti esp-group =name
 """
 
 _V13 = """
+system syslog global facility <name> level =level
+vpn ipsec ike-group <name> dead-peer-detection action =dpd_action
+vpn ipsec ike-group <name> lifetime =ike_life
 system ntp server <fqdn> prefer
 vpn ipsec esp-group <name> compression =enable_disable
 vpn ipsec ipsec-interfaces interface =eth+
@@ -277,29 +294,35 @@ vpn ipsec site-to-site peer <s2s_peer> vti bind =vti
 vpn ipsec site-to-site peer <s2s_peer> vti esp-group =name
 """
 
-_V14 = """
+_V14_15 = """
 protocols bgp system-as =asn
 service ntp server <fqdn> prefer
 vpn ipsec authentication psk <name> id =text+
 vpn ipsec authentication psk <name> secret =text
+vpn ipsec esp-group <name> compression
+vpn ipsec ike-group <name> dead-peer-detection action =dpd_action14
+vpn ipsec ike-group <name> lifetime =ike_life14
 vpn ipsec interface =eth+
 vpn ipsec options disable-route-autoinstall
-vpn ipsec site-to-site peer <name> authentication local-id =text
-vpn ipsec site-to-site peer <name> authentication mode =auth_mode
-vpn ipsec site-to-site peer <name> authentication remote-id =text
-vpn ipsec site-to-site peer <name> connection-type =conn_type
-vpn ipsec site-to-site peer <name> default-esp-group =name
-vpn ipsec site-to-site peer <name> description =text
-vpn ipsec site-to-site peer <name> ike-group =name
-vpn ipsec site-to-site peer <name> local-address =local_address
-vpn ipsec site-to-site peer <name> remote-address =peer_address
-vpn ipsec site-to-site peer <name> vti bind =vti
-vpn ipsec site-to-site peer <name> vti esp-group =name
+vpn ipsec site-to-site peer <peer14> authentication local-id =text
+vpn ipsec site-to-site peer <peer14> authentication mode =auth_mode
+vpn ipsec site-to-site peer <peer14> authentication remote-id =text
+vpn ipsec site-to-site peer <peer14> connection-type =conn_type
+vpn ipsec site-to-site peer <peer14> default-esp-group =name
+vpn ipsec site-to-site peer <peer14> description =text
+vpn ipsec site-to-site peer <peer14> ike-group =name
+vpn ipsec site-to-site peer <peer14> local-address =local_address
+vpn ipsec site-to-site peer <peer14> remote-address =peer_address+
+vpn ipsec site-to-site peer <peer14> vti bind =vti
+vpn ipsec site-to-site peer <peer14> vti esp-group =name
 """
+# 1.4 keeps `system syslog global`; 1.5 renamed it `local` (vyos-1x migration system/28-to-29).
+_V14 = "system syslog global facility <name> level =level\n" + _V14_15
+_V15 = "system syslog local facility <name> level =level\n" + _V14_15
 
 
 def _bgp_lines(version: Version) -> list[str]:
-    prefix = "protocols bgp " if version == "1.4" else "protocols bgp <asn> "
+    prefix = "protocols bgp " if since_1_4(version) else "protocols bgp <asn> "
     af = "" if version == "1.1" else "address-family ipv4-unicast "
     remote_as = "asn" if version == "1.1" else "remote_as"
     body = _BGP.replace("{af}", af).replace("{remote_as}", remote_as)
@@ -338,7 +361,7 @@ def _add_pattern(root: SchemaNode, pattern: str) -> None:
 @cache
 def schema_for(version: Version) -> SchemaNode:
     """The root schema node of one VyOS version (built once)."""
-    extra = {"1.1": _V11, "1.3": _V13, "1.4": _V14}[version]
+    extra = {"1.1": _V11, "1.3": _V13, "1.4": _V14, "1.5": _V15}[version]
     root = SchemaNode("", Kind.NODE)
     for line in [*_COMMON.splitlines(), *extra.splitlines(), *_bgp_lines(version)]:
         if line.strip():

@@ -371,6 +371,10 @@ class SimulatedRouter:
     def aws_telemetry(self, outside_ip: str) -> AwsTunnelView:
         return self.core.aws_view(outside_ip)
 
+    def update_tunnel(self, spec: TunnelSpec) -> bool:
+        """AWS's side of one tunnel changed (new key, inside CIDR or algorithms)."""
+        return self.core.update_tunnel(spec)
+
     def running_config_commands(self) -> list[str]:
         return self.core.running.commands()
 

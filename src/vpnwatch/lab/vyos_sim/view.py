@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from vpnwatch.lab.vyos_sim.formats import Version
+from vpnwatch.lab.vyos_sim.formats import Version, since_1_4
 from vpnwatch.lab.vyos_sim.tree import CfgNode, ConfigTree
 
 
@@ -95,7 +95,7 @@ def _bgp_root(tree: ConfigTree) -> tuple[CfgNode | None, int | None]:
     bgp = tree.root.get("protocols", "bgp")
     if bgp is None:
         return None, None
-    if tree.version == "1.4":
+    if since_1_4(tree.version):
         asn = bgp.value("system-as")
         return bgp, int(asn) if asn is not None else None
     asns = list(bgp.children)
@@ -126,13 +126,22 @@ def _neighbors(bgp: CfgNode, version: Version) -> tuple[NeighborConf, ...]:
 
 
 def _psk_1_4(tree: ConfigTree, peer: CfgNode) -> str | None:
-    """VyOS 1.4 picks the `authentication psk` entry whose ids name the peer."""
-    wanted = {peer.value("remote-address"), peer.value("authentication", "remote-id")}
+    """The `authentication psk` secret strongSwan would pick for this peer: the entry whose
+    ids match the remote end (address or remote-id) and, better still, the local end too."""
+    remote = {peer.value("remote-address"), peer.value("authentication", "remote-id")}
+    local = {peer.value("local-address"), peer.value("authentication", "local-id")}
+    remote -= {None, "%any", "any"}
+    local -= {None, "%any", "any"}
+    best: tuple[int, str | None] = (0, None)
     for name in tree.root.keys("vpn", "ipsec", "authentication", "psk"):
         entry = tree.root.get("vpn", "ipsec", "authentication", "psk", name)
-        if entry is not None and wanted & set(entry.values_at("id")):
-            return entry.value("secret")
-    return None
+        if entry is None:
+            continue
+        ids = set(entry.values_at("id"))
+        score = 2 * bool(remote & ids) + bool(local & ids)
+        if score > best[0]:
+            best = (score, entry.value("secret"))
+    return best[1]
 
 
 def _peers(tree: ConfigTree) -> tuple[PeerConf, ...]:
@@ -140,7 +149,7 @@ def _peers(tree: ConfigTree) -> tuple[PeerConf, ...]:
     for name in tree.root.keys("vpn", "ipsec", "site-to-site", "peer"):
         node = tree.root.get("vpn", "ipsec", "site-to-site", "peer", name)
         assert node is not None
-        if tree.version == "1.4":
+        if since_1_4(tree.version):
             remote, psk = node.value("remote-address"), _psk_1_4(tree, node)
             esp = node.value("vti", "esp-group") or node.value("default-esp-group")
         else:

@@ -1,0 +1,1 @@
+"""What each `vpnwatch` subcommand does (the argument parser is `cli.py`)."""

@@ -1,0 +1,3 @@
+"""Safety state that must survive a restart (and, later, a failover): one interface
+(`api.StateStore`, `api.Lease`), one backend today (`files.FileStateStore`, `lease.FileLease`).
+"""

@@ -14,17 +14,11 @@ import asyncssh
 import pytest
 
 from vpnwatch.core.records import HealRecord
-from vpnwatch.heal.hostkey import (
-    BEGIN,
-    BOOT_SCRIPT,
-    BOOT_SCRIPT_PATH,
-    END,
-    fingerprints_of,
-    key_is_printed,
-    printed_fingerprints,
-)
+from vpnwatch.errors import ParseError
+from vpnwatch.heal.hostkey import BEGIN, BOOT_SCRIPT, BOOT_SCRIPT_PATH, END, key_is_printed
 from vpnwatch.heal.userdata import USER_DATA_LIMIT, UserDataError, compose
 from vpnwatch.lab.cloud_init import parse_user_data
+from vpnwatch.parsers import fingerprint_md5, fingerprint_sha256, parse_printed_fingerprints
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBl7I3p5gVyBBFYs8q8q0l3t0n8i3tVQ2mFbm1b1VnFD vpnwatch"
 CLOUD_CONFIG = (
@@ -127,8 +121,9 @@ def test_the_boot_script_prints_what_the_parser_reads(tmp_path: Path) -> None:
     printed = _run_boot_script(tmp_path, key)
     assert printed.splitlines()[0] == BEGIN and printed.splitlines()[-1] == END
     public = key.export_public_key("openssh").decode()
-    found = printed_fingerprints("kernel noise\n" + printed + "login: ")
-    assert found is not None and str(key.get_fingerprint("sha256")) in found
+    found = parse_printed_fingerprints("kernel noise\n" + printed + "login: ")
+    assert found is not None
+    assert found.fingerprints == {"ED25519": str(key.get_fingerprint("sha256"))}
     assert key_is_printed(public, found)
     other = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").decode()
     assert not key_is_printed(other, found)
@@ -136,13 +131,32 @@ def test_the_boot_script_prints_what_the_parser_reads(tmp_path: Path) -> None:
 
 def test_fingerprint_parsing_needs_a_complete_block_and_knows_md5() -> None:
     public = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").decode()
-    sha, md5 = sorted(fingerprints_of(public), key=lambda f: not f.startswith("SHA256:"))
-    assert printed_fingerprints(None) is None and printed_fingerprints("") is None
-    assert printed_fingerprints(f"{BEGIN}\n256 {sha} root@vyos (ED25519)\n") is None  # no END
+    blob = public.split()[1]
+    sha, md5 = fingerprint_sha256(blob), fingerprint_md5(blob)
+    assert parse_printed_fingerprints("") is None
+    assert parse_printed_fingerprints(f"{BEGIN}\n256 {sha} root@vyos (ED25519)\n") is None  # no END
     block = f"{BEGIN}\n256 {md5} root@vyos (ED25519)\n{END}\n"  # OpenSSH < 6.8 (VyOS 1.1)
-    found = printed_fingerprints(block)
-    assert found == frozenset({md5}) and key_is_printed(public, found)
-    assert printed_fingerprints(f"{BEGIN}\n{END}\n") == frozenset()
+    found = parse_printed_fingerprints(block)
+    assert found is not None and found.fingerprints == {"ED25519": md5}
+    assert key_is_printed(public, found)
+    empty = parse_printed_fingerprints(f"{BEGIN}\n{END}\n")
+    assert empty is not None and not empty.fingerprints and not key_is_printed(public, empty)
+    # the fingerprint of another key type proves nothing about this one
+    rsa = parse_printed_fingerprints(f"{BEGIN}\n2048 {sha} root@vyos (RSA)\n{END}\n")
+    assert rsa is not None and not key_is_printed(public, rsa)
+
+
+def test_a_junk_or_contradicting_fingerprint_block_is_a_parse_error() -> None:
+    blob = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").split()[1]
+    sha = fingerprint_sha256(blob.decode())
+    with pytest.raises(ParseError, match="line 2"):
+        parse_printed_fingerprints(f"{BEGIN}\n256 {sha} root@vyos\x1b[31m (ED25519)\n{END}\n")
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").split()[1]
+    two = f"256 {sha} a (ED25519)\n256 {fingerprint_sha256(other.decode())} b (ED25519)"
+    with pytest.raises(ParseError, match="two different fingerprints"):
+        parse_printed_fingerprints(f"{BEGIN}\n{two}\n{END}\n")
+    with pytest.raises(ParseError, match="over the 1048576-character limit"):
+        parse_printed_fingerprints("x" * (1024 * 1024 + 1))
 
 
 def test_a_new_launch_attempt_gets_a_new_client_token() -> None:

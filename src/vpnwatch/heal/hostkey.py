@@ -7,8 +7,9 @@ post-config boot script to the launch's user data (`heal.userdata`): VyOS runs
 `/config/scripts/vyatta-postconfig-bootup.script` after the config load (vyos-1x
 `src/init/vyos-router`, `run_postconfig_scripts`), when the host keys exist, and the script
 prints their fingerprints on the serial console between markers. vpnwatch reads them with
-GetConsoleOutput (Latest on Nitro types, the buffered post otherwise) and accepts the key
-the router presents only if its fingerprint is among them.
+GetConsoleOutput (Latest on Nitro types, the buffered post otherwise), parse them off the
+loop (`parsers.parse_printed_fingerprints`) and accept the key the router presents only if
+its fingerprint is the one printed for its type.
 
 Why this is trustworthy: the console is written by the instance itself and readable only
 through the EC2 API with the daemon's credentials; nothing on the network path can forge
@@ -17,12 +18,11 @@ it, and it carries no secret (fingerprints of public keys).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
+from vpnwatch.model import ConsoleHostKeys
+from vpnwatch.parsers import host_key_matches
+from vpnwatch.parsers.console import VPNWATCH_BEGIN_FP as BEGIN
+from vpnwatch.parsers.console import VPNWATCH_END_FP as END
 
-BEGIN = "-----BEGIN VPNWATCH SSH HOST KEY FINGERPRINTS-----"
-END = "-----END VPNWATCH SSH HOST KEY FINGERPRINTS-----"
 BOOT_SCRIPT_PATH = "/opt/vyatta/etc/config/scripts/vyatta-postconfig-bootup.script"
 # the same file through VyOS's /config symlink
 BOOT_SCRIPT_PATHS = (BOOT_SCRIPT_PATH, "/config/scripts/vyatta-postconfig-bootup.script")
@@ -40,43 +40,9 @@ done
 echo "{END}"
 """
 
-_FINGERPRINT = re.compile(
-    r"^\s*\d+\s+(?P<fp>SHA256:[A-Za-z0-9+/]+=*|MD5:[0-9a-f]{2}(?::[0-9a-f]{2}){15}"
-    r"|[0-9a-f]{2}(?::[0-9a-f]{2}){15})\s.*\((?P<kind>[A-Z0-9-]+)\)\s*$"
-)
 
-
-def printed_fingerprints(console: str | None) -> frozenset[str] | None:
-    """The fingerprints of the last complete marker block (None: not printed yet)."""
-    if not console:
-        return None
-    found: frozenset[str] | None = None
-    block: list[str] | None = None
-    for raw in console.splitlines():
-        line = raw.rstrip("\r")
-        if BEGIN in line:
-            block = []
-        elif END in line and block is not None:
-            found = frozenset(block)
-            block = None
-        elif block is not None:
-            match = _FINGERPRINT.match(line.split(": ", 1)[-1] if "ec2:" in line else line)
-            if match is not None:
-                block.append(match.group("fp").removeprefix("MD5:"))
-    return found
-
-
-def fingerprints_of(public_key: str) -> frozenset[str]:
-    """SHA256 and MD5 fingerprints of an OpenSSH public key line ("alg base64 ...")."""
+def key_is_printed(public_key: str, printed: ConsoleHostKeys) -> bool:
+    """Is the key the router presents ("alg base64") the one whose fingerprint its boot
+    script printed for that key type (`parsers.parse_printed_fingerprints`)?"""
     parts = public_key.split()
-    if len(parts) < 2:
-        raise ValueError("not an OpenSSH public key line")
-    blob = base64.b64decode(parts[1], validate=True)
-    sha = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-    digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
-    md5 = ":".join(digest[i : i + 2] for i in range(0, 32, 2))
-    return frozenset({sha, md5})
-
-
-def key_is_printed(public_key: str, printed: frozenset[str]) -> bool:
-    return bool(fingerprints_of(public_key) & printed)
+    return len(parts) >= 2 and host_key_matches(printed, parts[0], parts[1])

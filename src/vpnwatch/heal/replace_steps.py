@@ -15,11 +15,15 @@ from vpnwatch.adapters.aws import AwsApiError
 from vpnwatch.adapters.ec2_actions import HEAL_TAG, LaunchSpec
 from vpnwatch.adapters.vyos_errors import SshAuthFailed
 from vpnwatch.core.records import HealRecord
+from vpnwatch.errors import ParseError
 from vpnwatch.heal.context import ReplaceContext
-from vpnwatch.heal.hostkey import key_is_printed, printed_fingerprints
+from vpnwatch.heal.hostkey import key_is_printed
 from vpnwatch.heal.preflight import LaunchPlan, PreflightInput, run_preflight
 from vpnwatch.heal.restore import RestoreMismatch, restore
 from vpnwatch.heal.steps import HealFailed, NotYet, settling, until_ready
+from vpnwatch.model import ConsoleHostKeys
+from vpnwatch.offloop import OP_PARSE_DEADLINE, parse_off_loop
+from vpnwatch.parsers import parse_printed_fingerprints
 
 
 class TwinDied(Exception):
@@ -288,7 +292,7 @@ class ReplacementSteps:
         assert new is not None
         latest = [self._plan().nitro]
 
-        async def printed() -> frozenset[str] | None:
+        async def printed() -> ConsoleHostKeys | None:
             try:
                 text = await self.ctx.ec2.console_output(new, latest=latest[0])
             except AwsApiError as exc:
@@ -299,7 +303,14 @@ class ReplacementSteps:
                 )
                 latest[0] = False
                 return None
-            return printed_fingerprints(text)
+            try:  # off the loop: the console is the instance's to write
+                found = await parse_off_loop(
+                    parse_printed_fingerprints, text or "", deadline=OP_PARSE_DEADLINE,
+                    what="console output",
+                )  # fmt: skip
+            except ParseError as exc:  # a later boot may print a clean block: wait for it
+                raise NotYet(f"console output: {exc}") from None
+            return found if found is not None and found.fingerprints else None
 
         fingerprints = await self._poll(
             f"host key fingerprints in {new}'s console output", self.ctx.timeouts.console, printed

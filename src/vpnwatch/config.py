@@ -249,6 +249,8 @@ class HealConfig(_Strict):
     timeouts: HealTimeouts = HealTimeouts()
     aws: HealAwsConfig = HealAwsConfig()
     ami: dict[str, str] = Field(default_factory=dict)  # router → AMI to relaunch it from
+    # Every router's replacement preflight, in the background (0: never).
+    rehearsal_interval: float = Field(3600.0, ge=0)
     audit_file: Path | None = None  # default: <state_dir>/audit.jsonl
 
     @field_validator("ladder")

@@ -36,6 +36,7 @@ from vpnwatch.metrics import ControlState, Metrics
 from vpnwatch.model import RouterAwsView, RouterSshView
 from vpnwatch.observe import RouterPlan, SshTarget, observe_once, plan_routers
 from vpnwatch.service.loop import ConfigRef, Loop, Parts
+from vpnwatch.service.rehearsals import Rehearsals
 from vpnwatch.statestore.api import Stored
 from vpnwatch.statestore.files import FileStateStore
 from vpnwatch.statestore.lease import FileLease
@@ -147,8 +148,11 @@ class Service:
     executor: HealExecutor | None = None
     backups: BackupManager | None = None
     mutations: AwsClient | None = None  # the heals' own AWS client
+    rehearsals: Rehearsals | None = None
 
     async def close(self) -> None:
+        if self.rehearsals is not None:
+            await self.rehearsals.close()
         if self.backups is not None:
             await self.backups.close()
         if self.executor is not None:
@@ -208,7 +212,7 @@ def build_service(
     parts = Parts(aws=aws, routers=None, store=store, lease=lease, control=control, backups=backups)
     loop = Loop(ref, parts, log=log, clock=clock, auto=auto)
     parts.metrics = Metrics(registry, lambda: loop.latest, control)
-    executor = mutations = None
+    executor = mutations = rehearsals = None
     if vyos is not None:
         routers = SshRouterObserver(vyos, loop.host_key)
         parts.routers = routers
@@ -233,10 +237,14 @@ def build_service(
                 clock=clock,
             )
             parts.executor = executor
+            if auto:  # the daemon; `vpnwatch heal` rehearses only when asked (--rehearse)
+                rehearsals = _rehearsals(ref, ec2_for, tools.backups, vyos, control, clock, log)
+                parts.rehearsals = rehearsals
     if manager is not None:
         parts.after_cycle = _backups_after_cycle(ref, manager, clock)
     return Service(
-        ref, aws, vyos, store, lease, control, registry, loop, executor, manager, mutations
+        ref, aws, vyos, store, lease, control, registry, loop, executor, manager, mutations,
+        rehearsals,
     )  # fmt: skip
 
 
@@ -258,6 +266,25 @@ def _rehearser(
         )  # fmt: skip
 
     return run
+
+
+def _rehearsals(
+    config: ConfigRef,
+    ec2_for: Callable[[str], Ec2Actions],
+    backups: Backups,
+    vyos: VyosClient,
+    control: ControlState,
+    clock: Callable[[], float],
+    log: Any,
+) -> Rehearsals:
+    return Rehearsals(
+        _rehearser(config, ec2_for, backups, vyos, clock),
+        interval=lambda: config().heal.rehearsal_interval,
+        deadline=lambda: config().heal.timeouts.api,
+        control=control,
+        clock=clock,
+        log=log,
+    )
 
 
 @dataclass

@@ -93,19 +93,29 @@ def test_crash_replaced_through_the_pending_window_without_host_keys_on_the_cons
 def test_a_deregistered_ami_fails_the_rehearsal_and_a_crash_terminates_nothing(
     scenario: Callable[..., Scenario],
 ) -> None:
-    s = scenario(ladder=UNREACHABLE_REPLACE)
+    # the daemon rehearses every 3 s here (default: hourly)
+    s = scenario(ladder=UNREACHABLE_REPLACE, env={"VPNWATCH_HEAL__REHEARSAL_INTERVAL": "3"})
     s.wait_backups()
     code, report = rehearse(s)
     assert (code, report["ok"]) == (0, True), report
     assert {c["name"] for c in report["checks"]} >= {
         "ami", "key-pair", "instance-profile", "dry-run RunInstances", "dry-run TerminateInstances",
     }  # fmt: skip
+    ok = f'vpnwatch_rehearsal_ok{{router="{ROUTER}"}}'
+    wait_for("the daemon's rehearsal to pass", lambda: s.metric(ok) == 1.0, timeout=60)
     ec2 = lab_client("ec2", s.world.endpoint_url)
     ec2.deregister_image(ImageId=s.world.topology.router(ROUTER).image_id)
     code, report = rehearse(s)
     assert (code, report["ok"]) == (1, False)
     ami = next(c for c in report["checks"] if c["name"] == "ami")
     assert not ami["ok"] and "does not exist" in ami["detail"]
+    # the daemon finds it on its own (the lab's six routers share the AMI): the reason line
+    # and the metric say so, nothing is held
+    s.wait_reason(
+        lambda r: r.startswith("no action: 6/6 routers healthy; replacement rehearsal failed "
+                               "for hub-r1 (ami: ami-") and r.endswith("+5 more"), after=True,
+    )  # fmt: skip
+    assert s.metric(ok) == 0.0 and s.metric(f'vpnwatch_rehearsal_ok{{router="{PARTNER}"}}') == 0.0
     old = s.world.router_instance(ROUTER)
     s.world.fault(ROUTER, "crash")
     record = s.wait_heal_finished(ROUTER)

@@ -27,7 +27,8 @@ from tenacity import (
 from tenacity import Retrying as _Retrying
 from tenacity.wait import wait_base
 
-from vpnwatch.config import AwsConfig, HealAwsConfig, is_loopback_url
+from vpnwatch.config import AwsConfig, is_loopback_url
+from vpnwatch.config.heal import HealAwsConfig
 from vpnwatch.discovery import ObservedAws, RegionResponses, RouterSelector, discover
 from vpnwatch.errors import ParseError, PermanentError, TemporaryError
 from vpnwatch.model import RouterAwsView

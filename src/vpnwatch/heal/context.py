@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vpnwatch.adapters.ec2_actions import Ec2Actions
-from vpnwatch.config import HealTimeouts
+from vpnwatch.config.heal import HealTimeouts
 from vpnwatch.core.records import HealRecord
 from vpnwatch.heal.gate import MutationGate
 from vpnwatch.heal.progress import ProgressStore

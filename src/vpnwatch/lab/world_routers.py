@@ -18,18 +18,15 @@ import concurrent.futures
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
-
-import asyncssh
 
 from vpnwatch.lab.console_book import ConsoleBook
 from vpnwatch.lab.loop_thread import LoopThread
 from vpnwatch.lab.router_plans import RouterPlan
 from vpnwatch.lab.router_power import PowerEvents
-from vpnwatch.lab.router_slots import Launch, RouterSlot
+from vpnwatch.lab.router_slots import Launch, RouterSlot, built_router, launched_router
 from vpnwatch.lab.safety import LabError
 from vpnwatch.lab.telemetry import TunnelRef, TunnelState
 from vpnwatch.lab.vpn_details import TunnelPlan
@@ -75,47 +72,6 @@ class WorldRouters(PowerEvents):
 
     # ------------------------------------------------------------ lifecycle
 
-    def _first_router(self, plan: RouterPlan, *, blank: bool) -> SimulatedRouter:
-        """A router of the world as built: launched with its site's key pair, the daemon's
-        key added by the operator (as docs/operations.md asks), the article's config
-        (`blank`: the AMI's defaults only)."""
-        logins = [("vpnwatch", self._client_key)]
-        site_key = self._key_pair_keys.get(plan.name)
-        if site_key:
-            logins.insert(0, (f"cloud-init-{uuid.uuid5(uuid.NAMESPACE_DNS, plan.name)}", site_key))
-        return SimulatedRouter(
-            plan.name,
-            version=plan.version,
-            local_as=plan.local_as,
-            tunnels=plan.tunnels,
-            login_keys=logins,
-            config_commands=[] if blank else None,
-            role=plan.role,
-            vpc_cidr=plan.vpc_cidr,
-            private_ip=plan.private_ip,
-            timings=self._timings,
-        )
-
-    def _launched_router(self, slot: RouterSlot, launch: Launch, tamper: bool) -> SimulatedRouter:
-        plan = slot.plan
-        decoy = asyncssh.generate_private_key("ssh-ed25519") if tamper else None
-        return SimulatedRouter(
-            plan.name,
-            version=launch.version,
-            local_as=plan.local_as,
-            tunnels=plan.tunnels,
-            login_keys=launch.login_keys,
-            config_commands=[],
-            role=plan.role,
-            vpc_cidr=plan.vpc_cidr,
-            private_ip=plan.private_ip,
-            timings=self._timings,
-            presented_key=decoy,
-            mac=_mac_of(slot.eni_id),
-            edits=launch.edits,
-            files=launch.files,
-        )
-
     def start(
         self,
         instances: Mapping[str, tuple[str, str]],
@@ -129,7 +85,13 @@ class WorldRouters(PowerEvents):
         """
 
         async def boot_all() -> list[SimulatedRouter]:
-            routers = [self._first_router(p, blank=blank) for p in self._plans.values()]
+            routers = [
+                built_router(
+                    p, self._client_key, self._key_pair_keys.get(p.name), self._timings,
+                    blank=blank,
+                )
+                for p in self._plans.values()
+            ]  # fmt: skip
             results = await asyncio.gather(
                 *(r.start(self.host, 0) for r in routers), return_exceptions=True
             )
@@ -340,7 +302,7 @@ class WorldRouters(PowerEvents):
         await asyncio.sleep(launch.boot_after)
         if slot.generation != generation:
             return
-        router = self._launched_router(slot, launch, tamper)
+        router = launched_router(slot, launch, self._timings, tamper=tamper)
         try:
             await router.start(self.host, slot.port)
         except OSError as exc:
@@ -434,9 +396,3 @@ class WorldRouters(PowerEvents):
 
     def views(self) -> list[dict[str, Any]]:
         return [self.view(name) for name in self.names]
-
-
-def _mac_of(eni_id: str) -> str:
-    """A stable MAC address for an interface (a new interface has a new one)."""
-    digest = uuid.uuid5(uuid.NAMESPACE_OID, eni_id).hex
-    return ":".join(["0a", *(digest[i : i + 2] for i in range(0, 10, 2))])

@@ -57,6 +57,8 @@ CONTRACT = {
     "vpnwatch_tunnel_aws_maintenance": {"vpn_connection_id", "tunnel_outside_ip", "router"},
     "vpnwatch_aws_requests_total": {"region", "action", "outcome"},
     "vpnwatch_aws_request_duration_seconds": {"action"},
+    "vpnwatch_rehearsal_ok": {"router"},
+    "vpnwatch_rehearsal_last_timestamp_seconds": {"router"},
 }
 
 

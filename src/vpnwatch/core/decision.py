@@ -33,6 +33,7 @@ class Facts:
     busy: Mapping[str, str] = field(default_factory=dict)  # router → step, heals running here
     unfinished: tuple[HealRecord, ...] = ()  # records still "running" and not running here
     state_problems: tuple[StateProblem, ...] = ()
+    rehearsal_failed: Mapping[str, str] = field(default_factory=dict)  # router → failed check
     # AWS's maintenance of each tunnel ((vpn id, outside IP) → status), read in the background
     maintenance: Mapping[tuple[str, str], TunnelMaintenance] = field(default_factory=dict)
 
@@ -98,6 +99,7 @@ class Decision:
     answers: tuple[RequestAnswer, ...] = ()  # operator requests taken this cycle
     tunnel: TunnelStep | None = None  # a tunnel action (only when no heal starts)
     tunnel_waits: tuple[TunnelWait, ...] = ()
+    rehearsal_failed: tuple[tuple[str, str], ...] = ()  # (router, failed check): shown only
 
     @property
     def acts(self) -> bool:

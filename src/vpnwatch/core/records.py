@@ -17,7 +17,7 @@ class HealRecord:
     heal_id: str
     router: str
     action: Action
-    strategy: str  # same-ip | eni | (soft actions: "-")
+    strategy: str  # same-ip | eni | (other actions: "-")
     started_at: float
     dry_run: bool
     old_instance_id: str | None
@@ -32,6 +32,7 @@ class HealRecord:
     backup_version: str | None = None
     request_id: str | None = None  # the operator request that asked for it, if any
     extra: dict[str, Any] = field(default_factory=dict)
+    launch_attempt: int = 0  # bumped when a launched twin died: the next one gets a new token
 
     def __post_init__(self) -> None:
         # the workflow passes plain strings ("done"); the record holds the vocabulary's words
@@ -40,8 +41,10 @@ class HealRecord:
 
     @property
     def client_token(self) -> str:
-        """Stable per heal: a resumed launch returns the same instance, never a second one."""
-        return "vpnwatch-" + hashlib.sha256(self.heal_id.encode()).hexdigest()[:40]
+        """Stable per heal and launch attempt: a resumed launch returns the same instance,
+        never a second one; after a twin died, the next attempt is a new launch."""
+        seed = self.heal_id if self.launch_attempt == 0 else f"{self.heal_id}#{self.launch_attempt}"
+        return "vpnwatch-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
 
     @property
     def unfinished(self) -> bool:

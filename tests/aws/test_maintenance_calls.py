@@ -57,6 +57,9 @@ async def calls_per_cycle(
                 "VPNWATCH_STATE_DIR": str(tmp_path / "state"),
                 "VPNWATCH_MAINTENANCE__CALLS_PER_SECOND": "100",
                 "VPNWATCH_MAINTENANCE__MAX_CONCURRENCY": "8",
+                # a loaded test machine must not time a request out: a retry is a call more
+                "VPNWATCH_AWS__READ_TIMEOUT": "20",
+                "VPNWATCH_HEALTH__INTERVAL": "60",
             },
         )
         tunnels = len(world.topology.tunnels)

@@ -52,6 +52,8 @@ async def test_a_refused_status_call_turns_the_feature_off_once(
             environ={
                 "VPNWATCH_STATE_DIR": str(tmp_path / "state"),
                 "VPNWATCH_MAINTENANCE__CALLS_PER_SECOND": "100",
+                "VPNWATCH_AWS__READ_TIMEOUT": "20",  # no timeouts on a loaded machine
+                "VPNWATCH_HEALTH__INTERVAL": "60",
             },
         )
         registry = CollectorRegistry()

@@ -33,6 +33,8 @@ class Facts:
     unfinished: tuple[HealRecord, ...] = ()  # records still "running" and not running here
     state_problems: tuple[StateProblem, ...] = ()
     rehearsal_failed: Mapping[str, str] = field(default_factory=dict)  # router → failed check
+    # router → its drifting VPN config sections, or "unknown (why)"; never a value
+    vpn_drift: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Decision:
     abandon: tuple[tuple[str, str], ...] = ()  # (heal id, why): never got that far
     answers: tuple[RequestAnswer, ...] = ()  # operator requests taken this cycle
     rehearsal_failed: tuple[tuple[str, str], ...] = ()  # (router, failed check): shown only
+    vpn_drift: tuple[tuple[str, str], ...] = ()  # (router, sections or unknown): shown only
 
     @property
     def acts(self) -> bool:

@@ -27,6 +27,7 @@ from vpnwatch.metrics import ControlState, Metrics
 from vpnwatch.model import RouterAwsView, RouterObservation, Snapshot
 from vpnwatch.observe import AwsObserver, RouterObserver, RouterPlan, observe_once, plan_routers
 from vpnwatch.service.rehearsals import Rehearsals
+from vpnwatch.service.vpn_drift import VpnDriftWatch
 from vpnwatch.statestore.api import Fence, Fleet, Lease, StateStore, Stored
 from vpnwatch.vocabulary import Hold, Mode
 
@@ -75,6 +76,7 @@ class Parts:
     metrics: Metrics | None = None
     after_cycle: Callable[[CycleResult, Stored], None] | None = None  # the lease holder's
     rehearsals: Rehearsals | None = None  # every process's
+    vpn_drift: VpnDriftWatch | None = None  # checked on the lease holder's backup pulls
 
 
 class Loop:
@@ -187,6 +189,7 @@ class Loop:
             unfinished=tuple(r for r in stored.unfinished if r.router not in busy),
             state_problems=stored.problems,
             rehearsal_failed=self.parts.rehearsals.failures() if self.parts.rehearsals else {},
+            vpn_drift=self.parts.vpn_drift.reasons() if self.parts.vpn_drift else {},
         )
 
     async def run_cycle(
@@ -311,6 +314,8 @@ class Loop:
         c.breaker_open = self.memory.guards.breaker_open
         c.heal_steps = dict(self.parts.executor.busy()) if self.parts.executor else {}
         c.state_errors = {p.file: p.why for p in stored.problems}
+        if self.parts.vpn_drift is not None:
+            self.parts.vpn_drift.observed({o.name: o.aws for o in snapshot.routers})
         if self.parts.after_cycle is not None and c.leader:
             self.parts.after_cycle(result, stored)
         if self.parts.rehearsals is not None:  # background: never on the next cycle's path

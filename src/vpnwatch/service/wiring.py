@@ -37,6 +37,7 @@ from vpnwatch.model import RouterAwsView, RouterSshView
 from vpnwatch.observe import RouterPlan, SshTarget, observe_once, plan_routers
 from vpnwatch.service.loop import ConfigRef, Loop, Parts
 from vpnwatch.service.rehearsals import Rehearsals
+from vpnwatch.service.vpn_drift import VpnDriftWatch
 from vpnwatch.statestore.api import Stored
 from vpnwatch.statestore.files import FileStateStore
 from vpnwatch.statestore.lease import FileLease
@@ -242,6 +243,10 @@ def build_service(
                 parts.rehearsals = rehearsals
     if manager is not None:
         parts.after_cycle = _backups_after_cycle(ref, manager, clock)
+        # every backup pull also compares the router's VPN config with AWS (observation)
+        drift = VpnDriftWatch(ref, aws, control=control, clock=clock, log=log)
+        manager.on_pulled = drift.check
+        parts.vpn_drift = drift
     return Service(
         ref, aws, vyos, store, lease, control, registry, loop, executor, manager, mutations,
         rehearsals,

@@ -38,6 +38,7 @@ CONTRACT = {
     "vpnwatch_state_error": {"file"},
     "vpnwatch_rehearsal_ok": {"router"},
     "vpnwatch_rehearsal_last_timestamp_seconds": {"router"},
+    "vpnwatch_vpn_config_drift": {"router", "section"},
 }
 
 

@@ -13,7 +13,6 @@ import json
 import math
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 

@@ -13,6 +13,7 @@ import json
 import math
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +30,7 @@ from vpnwatch.render import SECTIONS
 
 pytestmark = pytest.mark.e2e
 
+POLICY = Path(__file__).resolve().parents[2] / "deploy" / "iam" / "policy.json"
 ROUTER = "spoke1-r1"
 ROUTERS = ("hub-r1", "hub-r2", "spoke1-r1", "spoke1-r2", "spoke2-r1", "spoke2-r2")
 NEW_KEY = "Rotated.by_aws_0002"
@@ -58,7 +60,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         tmp_path_factory.mktemp("drift") / "s",
         dry_run=True,
         env={"VPNWATCH_BACKUP__INTERVAL": "60"},  # the shortest the config allows
-        world_options={"blank_routers": True},
+        # the daemon's reads for the drift check are allowed by the deploy IAM policy
+        world_options={"blank_routers": True, "iam_policy": POLICY},
     )
     try:
         s.world.start()

@@ -68,6 +68,17 @@ def relaunch(ec2: Any, world: LabWorld, clock: ManualMonotonic, name: str, **ext
     return str(launched["Instances"][0]["InstanceId"])
 
 
+async def configuration_commands(world: LabWorld, name: str) -> str:
+    """`show configuration commands` of a relaunched router, logged in with the daemon's key
+    (from the user data) and its host key as presented (the test trusts it)."""
+    client = vyos_client(world)
+    try:
+        live = await client.fetch_host_key(endpoint(world, name))
+        return await client.run_op(endpoint(world, name, live), "show configuration commands")
+    finally:
+        await client.close()
+
+
 def state_of(ec2: Any, instance_id: str) -> dict[str, Any]:
     found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
     return dict(found)
@@ -108,12 +119,7 @@ async def test_gzip_user_data_is_applied_as_vyos_cloud_init_does(
     )
     new_id = relaunch(ec2, world, clock, name, UserData=gzip.compress(data.encode()))
     assert world.wait_router(name)
-    client = vyos_client(world)
-    try:
-        live = await client.fetch_host_key(endpoint(world, name))
-        shown = await client.run_op(endpoint(world, name, live), "show configuration commands")
-    finally:
-        await client.close()
+    shown = await configuration_commands(world, name)
     assert "set system host-name 'from-user-data'" in shown  # a bad command is just skipped
 
     async def printed() -> bool:
@@ -251,12 +257,7 @@ async def test_a_twin_seeded_with_the_rendered_vpn_part_brings_its_tunnels_up_at
     assert len(parse_user_data(data).vyos_config_commands) == len(commands)
     relaunch(ec2, world, clock, name, UserData=data)
     assert world.wait_router(name)
-    client = vyos_client(world)
-    try:
-        live = await client.fetch_host_key(endpoint(world, name))
-        shown = await client.run_op(endpoint(world, name, live), "show configuration commands")
-    finally:
-        await client.close()
+    shown = await configuration_commands(world, name)
     running = set(parse_config(shown).commands)
     assert set(parse_config("\n".join(commands)).commands) <= running
     router = world.simulated_router(name)

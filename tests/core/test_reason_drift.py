@@ -28,3 +28,14 @@ def test_the_reason_line_adds_drift_after_the_decision() -> None:
     drifting = reason_line(Decision(vpn_drift=(("hub-r1", "peer"),)), [])
     assert drifting == f"{plain}; VPN config differs from AWS on hub-r1 (peer)"
     assert not Decision(vpn_drift=(("hub-r1", "peer"),)).acts
+
+
+def test_a_drifting_fleet_is_summed_up() -> None:
+    drift = [(f"r{n}", "peer") for n in range(5)] + [
+        ("s1", "unknown (the backup pull failed)"),
+        ("s2", "unknown (the backup pull failed)"),
+    ]
+    assert drift_text(drift) == (
+        "VPN config differs from AWS on r0 (peer), r1 (peer), r2 (peer) +2 more; "
+        "VPN drift of s1 unknown (the backup pull failed) +1 more"
+    )

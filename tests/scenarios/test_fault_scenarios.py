@@ -18,6 +18,7 @@ import pytest
 from tests.scenarios.harness import (
     UNREACHABLE_REPLACE,
     Scenario,
+    all_healthy,
     audit_entries,
     running_instances,
     wait_for,
@@ -70,7 +71,7 @@ def test_1_crashed_router_is_replaced_with_same_ip_eip_and_bgp(scenario) -> None
     s.world.fault(ROUTER, "crash")
     s.wait_reason(lambda r: r.startswith(f"replacing {ROUTER}: {ROUTER} unreachable for"))
     s.wait_heal_done(ROUTER)
-    s.wait_reason(lambda r: r == "no action: 6/6 routers healthy")
+    s.wait_reason(all_healthy)
     assert_replaced(s.world, ROUTER, old, ip)
     steps = [e["step"] for e in audit_entries(s) if e.get("result", "").startswith("done:")]
     assert {"terminate", "launch", "associate-eip", "restore"} <= set(steps)
@@ -84,7 +85,7 @@ def test_1b_crashed_router_is_replaced_on_its_kept_network_interface(scenario) -
     s.world.fault(ROUTER, "crash")
     record = s.wait_heal_done(ROUTER)
     assert record["strategy"] == "eni" and "keep-eni" in record["steps_done"]
-    s.wait_reason(lambda r: r == "no action: 6/6 routers healthy", after=True)
+    s.wait_reason(all_healthy, after=True)
     new = assert_replaced(s.world, ROUTER, old, ip)
     launch = next(e for e in audit_entries(s) if e["step"] == "launch")
     assert launch["result"].startswith("done:")
@@ -102,7 +103,7 @@ def test_2_bgp_down_with_ssh_fine_is_fixed_by_reset_bgp(scenario) -> None:  # ty
     old = s.world.router_instance(ROUTER)
     s.world.fault(ROUTER, "bgp-stuck")
     s.wait_reason(lambda r: r.startswith(f"resetting BGP on {ROUTER}"))
-    s.wait_reason(lambda r: r == "no action: 6/6 routers healthy", after=True)
+    s.wait_reason(all_healthy, after=True)
     actions = {e["action"] for e in audit_entries(s)}
     assert actions == {"reset-bgp"}
     assert s.world.router_instance(ROUTER) == old
@@ -126,7 +127,7 @@ def test_4_both_routers_of_a_site_dead_are_healed_one_after_the_other(scenario) 
     s.world.fault("spoke1-r2", "crash")
     s.wait_heal_done("spoke1-r1", timeout=180)
     s.wait_heal_done("spoke1-r2", timeout=180)
-    s.wait_reason(lambda r: r == "no action: 6/6 routers healthy", timeout=120)
+    s.wait_reason(all_healthy, timeout=120)
     spans = {}
     for router in olds:
         times = [e["time"] for e in audit_entries(s) if e["router"] == router]

@@ -87,6 +87,12 @@ def rehearsal_text(failed: Sequence[tuple[str, str]]) -> str:
     return f"replacement rehearsal failed for {router} ({why})" + (f" +{more} more" if more else "")
 
 
+def _some(items: Sequence[str], most: int = 3) -> str:
+    """ "a, b, c +2 more": a fleet of drifting routers must not make the line endless."""
+    shown = ", ".join(items[:most])
+    return shown + (f" +{len(items) - most} more" if len(items) > most else "")
+
+
 def drift_text(drift: Sequence[tuple[str, str]]) -> str:
     """ "VPN config differs from AWS on hub-r1 (peer, bgp); VPN drift of spoke-r2 unknown
     (why)" ("" when none). Sections and reasons only: never a value."""
@@ -94,9 +100,9 @@ def drift_text(drift: Sequence[tuple[str, str]]) -> str:
     unknown = [f"{r} {what}" for r, what in drift if what.startswith("unknown")]
     parts = []
     if differ:
-        parts.append("VPN config differs from AWS on " + ", ".join(differ))
+        parts.append("VPN config differs from AWS on " + _some(differ))
     if unknown:
-        parts.append("VPN drift of " + ", ".join(unknown))
+        parts.append("VPN drift of " + _some(unknown, most=1))
     return "; ".join(parts)
 
 

@@ -20,9 +20,14 @@ UNREACHABLE_REPLACE = (
 )
 
 __all__ = [
-    "UNREACHABLE_REPLACE", "Scenario", "all_healthy", "audit_entries", "running_instances",
+    "UNREACHABLE_REPLACE",
+    "Scenario",
+    "all_healthy",
+    "assert_replaced",
+    "audit_entries",
+    "running_instances",
     "wait_for",
-]  # fmt: skip
+]
 
 
 def all_healthy(reason: str) -> bool:
@@ -34,6 +39,23 @@ def all_healthy(reason: str) -> bool:
 
 def running_instances(state: dict[str, Any], router: str) -> list[dict[str, Any]]:
     return [i for i in state["instances"] if i.get("router") == router and i["state"] == "running"]
+
+
+def assert_replaced(world: LabWorld, router: str, old_instance: str, private_ip: str) -> str:
+    state = world.state()
+    mine = running_instances(state, router)
+    assert len(mine) == 1, mine
+    new = mine[0]
+    assert new["instance_id"] != old_instance
+    assert new["private_ip"] == private_ip
+    assert new["source_dest_check"] is False
+    eip = world.topology.router(router).public_ip
+    assert new["public_ip"] == eip
+    assert world.aws.eip_holder(eip) == new["instance_id"]
+    old = next(i for i in state["instances"] if i["instance_id"] == old_instance)
+    assert old["state"] == "terminated"
+    assert world.wait_router(router, 30, established=True)
+    return str(new["instance_id"])
 
 
 class Scenario:
@@ -107,6 +129,13 @@ class Scenario:
                 self.daemon.stop()
         finally:
             self.world.stop()
+
+    def crash_after_backups(self, router: str) -> tuple[str, str]:
+        """Wait for every router's backup, then crash `router`: (its instance, its private IP)."""
+        self.wait_backups()
+        old = self.world.router_instance(router)
+        self.world.fault(router, "crash")
+        return old, self.world.topology.router(router).private_ip
 
     # ------------------------------------------------------------ watching
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,34 +19,17 @@ from tests.scenarios.harness import (
     UNREACHABLE_REPLACE,
     Scenario,
     all_healthy,
+    assert_replaced,
     audit_entries,
     running_instances,
     wait_for,
 )
-from tests.scenarios.test_fault_scenarios import assert_replaced
 from vpnwatch.lab.clients import lab_client
 
 pytestmark = pytest.mark.e2e
 
 ROUTER, PARTNER = "spoke1-r1", "spoke1-r2"
 POLICY = Path(__file__).resolve().parents[2] / "deploy" / "iam" / "policy.json"
-
-
-@pytest.fixture
-def scenario(tmp_path: Path) -> Iterator[Callable[..., Scenario]]:
-    made: list[Scenario] = []
-
-    def make(**options: Any) -> Scenario:
-        s = Scenario(tmp_path / f"s{len(made)}", **options)
-        made.append(s)
-        s.start()
-        return s
-
-    try:
-        yield make
-    finally:
-        for s in made:
-            s.stop()
 
 
 def done_steps(s: Scenario) -> set[str]:
@@ -74,9 +57,7 @@ def test_crash_replaced_through_the_pending_window_without_host_keys_on_the_cons
     scenario: Callable[..., Scenario],
 ) -> None:
     s = scenario(ladder=UNREACHABLE_REPLACE)
-    s.wait_backups()
-    old, ip = s.world.router_instance(ROUTER), s.world.topology.router(ROUTER).private_ip
-    s.world.fault(ROUTER, "crash")
+    old, ip = s.crash_after_backups(ROUTER)
     record = s.wait_heal_done(ROUTER)
     new = assert_replaced(s.world, ROUTER, old, ip)
     assert record["steps_done"].index("wait-running") < record["steps_done"].index("configure")
@@ -131,9 +112,7 @@ def test_no_capacity_after_terminate_is_retried_within_the_deadline_one_instance
     scenario: Callable[..., Scenario],
 ) -> None:
     s = scenario(ladder=UNREACHABLE_REPLACE)
-    s.wait_backups()
-    old, ip = s.world.router_instance(ROUTER), s.world.topology.router(ROUTER).private_ip
-    s.world.fault(ROUTER, "crash")
+    old, ip = s.crash_after_backups(ROUTER)
     wait_step(s, "terminate")  # past the point of no return: now EC2 has no capacity
     s.world.aws.add_fault("RunInstances", code="InsufficientInstanceCapacity", count=6)
     s.wait_heal_done(ROUTER, timeout=180)
@@ -143,6 +122,31 @@ def test_no_capacity_after_terminate_is_retried_within_the_deadline_one_instance
     assert len(launched) == 2, launched  # the old one and exactly one twin
     retries = [e for e in s.logs() if e.get("event") == "heal step retrying"]
     assert any("InsufficientInstanceCapacity" in str(e.get("error")) for e in retries)
+
+
+def test_no_capacity_past_the_launch_deadline_fails_the_heal_with_an_alert_and_no_twin(
+    scenario: Callable[..., Scenario],
+) -> None:
+    s = scenario(ladder=UNREACHABLE_REPLACE, env={"VPNWATCH_HEAL__TIMEOUTS__LAUNCH": "10"})
+    s.wait_backups()
+    old, router = s.world.router_instance(ROUTER), s.world.topology.router(ROUTER)
+    s.world.fault(ROUTER, "crash")
+    wait_step(s, "terminate")
+    s.world.aws.add_fault("RunInstances", code="InsufficientInstanceCapacity", count=1000)
+    record = s.wait_heal_finished(ROUTER, timeout=180)
+    assert record["status"] == "failed", record
+    assert "still failing after 10 s" in record["error"]
+    assert "InsufficientInstanceCapacity" in record["error"]
+    assert "terminate" in record["steps_done"] and "launch" not in record["steps_done"]
+    wait_for(
+        "the heal failure alert",
+        lambda: s.metric(f'vpnwatch_heal_failures_total{{router="{ROUTER}"}}') >= 1,
+    )
+    mine = [i for i in s.world.state()["instances"] if i.get("router") == ROUTER]
+    assert [(i["instance_id"], i["state"]) for i in mine] == [(old, "terminated")]
+    ec2 = lab_client("ec2", s.world.endpoint_url)  # nothing lost: the EIP is still allocated
+    (address,) = ec2.describe_addresses(AllocationIds=[router.allocation_id])["Addresses"]
+    assert address["PublicIp"] == router.public_ip
 
 
 def test_an_eip_moved_by_hand_to_the_partner_is_not_taken_back(
@@ -173,9 +177,7 @@ def test_the_whole_replacement_works_with_the_deploy_iam_policy(
 ) -> None:
     s = scenario(ladder=UNREACHABLE_REPLACE, world_options={"iam_policy": POLICY})
     assert s.world.iam is not None and s.env["AWS_ACCESS_KEY_ID"] == "AKIAVPNWATCHDAEMON01"
-    s.wait_backups()
-    old, ip = s.world.router_instance(ROUTER), s.world.topology.router(ROUTER).private_ip
-    s.world.fault(ROUTER, "crash")
+    old, ip = s.crash_after_backups(ROUTER)
     s.wait_heal_done(ROUTER, timeout=180)
     assert_replaced(s.world, ROUTER, old, ip)
     assert s.world.iam.refusals == []

@@ -55,7 +55,7 @@ def _configure_from_render(config: Config) -> None:
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+def drifting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     s = Scenario(
         tmp_path_factory.mktemp("drift") / "s",
         dry_run=True,
@@ -92,8 +92,8 @@ def _metrics_text(s: Scenario) -> str:
         return str(resp.read().decode())
 
 
-def test_routers_configured_from_render_show_no_drift(scenario: Scenario) -> None:
-    s = scenario
+def test_routers_configured_from_render_show_no_drift(drifting: Scenario) -> None:
+    s = drifting
     wait_for(
         "a drift result for every router",
         lambda: all(not math.isnan(_drift(s, r)["peer"]) for r in ROUTERS),
@@ -104,8 +104,8 @@ def test_routers_configured_from_render_show_no_drift(scenario: Scenario) -> Non
     assert not any("VPN config" in r or "VPN drift" in r for r in s.reasons()[-3:])
 
 
-def test_a_key_rotated_by_aws_is_peer_drift_on_the_next_pull(scenario: Scenario) -> None:
-    s = scenario
+def test_a_key_rotated_by_aws_is_peer_drift_on_the_next_pull(drifting: Scenario) -> None:
+    s = drifting
     connection = s.world.topology.connections_of(ROUTER)[0]
     tunnel = connection.tunnels[0]
     lab_client("ec2", s.world.endpoint_url).modify_vpn_tunnel_options(

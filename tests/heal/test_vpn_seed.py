@@ -9,13 +9,14 @@ import random
 import pytest
 
 from tests.render.builders import hub_router, spoke1_router
+from vpnwatch.adapters.aws import AwsCallFailed
 from vpnwatch.config.heal import HealConfig
 from vpnwatch.heal.hostkey import BOOT_SCRIPT_PATH
-from vpnwatch.heal.preflight import VpnSeed, launch_user_data, seed_commands
+from vpnwatch.heal.preflight import VpnSeed, launch_user_data, seed_commands, vpn_seed
 from vpnwatch.heal.userdata import USER_DATA_LIMIT, UserDataError
 from vpnwatch.lab.cloud_init import parse_user_data
 from vpnwatch.parsers.vyos_config import parse_set_command
-from vpnwatch.render import render_router, section_of
+from vpnwatch.render import RouterIntent, render_router, section_of
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBl7I3p5gVyBBFYs8q8q0l3t0n8i3tVQ2mFbm1b1VnFD vpnwatch"
 OLD = b"#cloud-config\nvyos_config_commands:\n  - set system host-name 'r1'\n"
@@ -82,3 +83,19 @@ def test_a_seed_that_does_not_fit_is_left_out_and_the_launch_goes_on() -> None:
     assert parse_user_data(data).vyos_config_commands == ()
     with pytest.raises(UserDataError):  # too big even unseeded: the user-data check fails
         launch_user_data(old * 2, KEY, VpnSeed(hub_router()), "1.4.3")
+
+
+async def test_asking_for_the_seed_never_raises_and_never_quotes_a_bug() -> None:
+    async def aws_down() -> RouterIntent:
+        raise AwsCallFailed("DescribeVpnConnections: throttled")
+
+    async def bug() -> RouterIntent:
+        raise RuntimeError("Key.tunnel_1A")
+
+    async def fine() -> RouterIntent:
+        return spoke1_router()
+
+    assert await vpn_seed(None) is None  # the switch is off
+    assert await vpn_seed(fine) == VpnSeed(spoke1_router())
+    assert await vpn_seed(aws_down) == VpnSeed(None, "DescribeVpnConnections: throttled")
+    assert await vpn_seed(bug) == VpnSeed(None, "internal error: RuntimeError")

@@ -151,5 +151,8 @@ def test_a_site_without_vpn_section_is_not_checked(world: LabWorld, config: Conf
     for site in data["sites"]:
         site.pop("vpn", None)
     bare = parse_config(yaml.safe_dump(data))
-    watch, control, logs = _check(bare, {"hub-r1": _rendered(config, "hub-r1")}, _views(config))
+    control = ControlState(vpn_drift={"hub-r1": dict.fromkeys(SECTIONS, True)})  # before
+    watch, _, logs = _check(
+        bare, {"hub-r1": _rendered(config, "hub-r1")}, _views(config), control=control
+    )
     assert (control.vpn_drift, watch.reasons(), logs) == ({}, {}, [])

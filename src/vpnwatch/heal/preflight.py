@@ -92,6 +92,8 @@ async def vpn_seed(source: Callable[[], Awaitable[RouterIntent]] | None) -> VpnS
     except VpnwatchError as exc:
         problems = getattr(exc, "problems", None)
         return VpnSeed(None, redact("; ".join(problems) if problems else str(exc)))
+    except Exception as exc:  # a bug: the seed is optional, the replacement must go on
+        return VpnSeed(None, f"internal error: {type(exc).__name__}")
 
 
 @dataclass(frozen=True)

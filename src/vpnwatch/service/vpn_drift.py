@@ -110,7 +110,10 @@ class VpnDriftWatch:
         todo: list[PulledConfig] = []
         for result in results:
             if site_of.get(result.router) not in sites:
-                continue  # no vpn section: `render` cannot say what it should be
+                # no vpn section (any more, after a reload): nothing to compare, nothing said
+                self._status.pop(result.router, None)
+                self._control.vpn_drift.pop(result.router, None)
+                continue
             if result.router not in printed:
                 self._unknown(result.router, "the backup pull failed")
             elif result.router not in self._views or self._views[result.router].error:

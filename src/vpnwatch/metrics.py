@@ -48,6 +48,8 @@ class ControlState:
     backup_drift: dict[str, bool] = field(default_factory=dict)
     state_errors: dict[str, str] = field(default_factory=dict)  # file → why it is unreadable
     rehearsals: dict[str, tuple[bool, float]] = field(default_factory=dict)  # router → (ok, at)
+    # router → section → drifted, from its last compared backup pull (absent: not compared)
+    vpn_drift: dict[str, dict[str, bool]] = field(default_factory=dict)
 
     def count_heal(self, router: str, action: str, result: str) -> None:
         key = (router, action, result)
@@ -261,6 +263,16 @@ def _control_metrics(c: ControlState) -> Iterable[GaugeMetricFamily | CounterMet
         errors.add_metric([file], 1.0)
     yield errors
     yield from _rehearsal_metrics(c.rehearsals)
+    drift = GaugeMetricFamily(
+        "vpnwatch_vpn_config_drift",
+        "1 when the router's running VPN/BGP configuration section differs from the one "
+        "rendered from AWS (checked on each backup pull).",
+        labels=["router", "section"],
+    )
+    for router, sections in sorted(c.vpn_drift.items()):
+        for section, drifted in sections.items():
+            drift.add_metric([router, section], 1.0 if drifted else 0.0)
+    yield drift
 
 
 def _rehearsal_metrics(rehearsals: Mapping[str, tuple[bool, float]]) -> Iterable[GaugeMetricFamily]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,8 @@ import pytest
 
 from tests.backup.conftest import SimLab, assert_no_secrets, spoke_tunnels
 from vpnwatch.adapters.vyos import RouterEndpoint
-from vpnwatch.backup import BackupManager, BackupTarget, LocalStore
+from vpnwatch.backup import BackupManager, BackupResult, BackupTarget, LocalStore
+from vpnwatch.backup.manager import PulledConfig
 from vpnwatch.backup.store import version_time
 from vpnwatch.lab.vyos_sim import VERSIONS, Fault, peer_name
 from vpnwatch.metrics import ControlState
@@ -217,6 +219,36 @@ async def test_run_due_pulls_in_one_background_task_on_schedule(
     assert retry is not None
     assert [r.router for r in await retry] == ["gone"]
     await manager.close()
+
+
+async def test_a_batch_hands_every_result_and_the_good_pulls_to_on_pulled(
+    sim_lab: SimLab, tmp_path: Path, logs: Logs
+) -> None:
+    """The drift check's input: what each good pull printed, unsanitized; a failed pull is
+    only a result. A hook that raises does not end the schedule."""
+    router = await sim_lab.add("spoke1-r1", version="1.4")
+    gone = BackupTarget("gone", RouterEndpoint("gone", "127.0.0.1", closed_port()))
+    seen: list[tuple[list[BackupResult], list[PulledConfig]]] = []
+
+    async def on_pulled(results: Sequence[BackupResult], pulled: Sequence[PulledConfig]) -> None:
+        seen.append((list(results), list(pulled)))
+        raise RuntimeError("a bug in the hook")
+
+    manager = BackupManager(LocalStore(tmp_path / "b", 5), sim_lab.client, on_pulled=on_pulled)
+    task = manager.run_due(NOW, [*targets(sim_lab, "spoke1-r1"), gone])
+    assert task is not None
+    results = await task
+    [(given, pulled)] = seen
+    assert given == results and [r.ok for r in results] == [True, False]
+    [one] = pulled
+    assert one.router == "spoke1-r1" and "Version:          VyOS 1.4" in one.show_version
+    # unsanitized: eth0 and system are still there (the backup strips them)
+    assert parse_config(one.running).commands == tuple(
+        parse_config("\n".join(router.running_config_commands())).commands
+    )
+    assert "spoke1-r1" in repr(one) and not any(k in repr(one) for k in sim_lab.psks)
+    assert any(e.get("event") == "backup.after_pull_failed" for e in logs)
+    assert manager.due(NOW + 3600, ["spoke1-r1"]) == ("spoke1-r1",)  # still scheduled
 
 
 async def test_a_broken_store_is_a_failed_result_not_an_exception(

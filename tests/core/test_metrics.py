@@ -143,11 +143,13 @@ def test_promtool_accepts_the_exposition() -> None:
         backup_drift={"hub-r1": False},
         state_errors={"heals/x.json": "not JSON at line 1"},
         rehearsals={"hub-r1": (True, 1000.0), "hub-r2": (False, 1000.0)},
+        vpn_drift={"hub-r1": {"peer": True, "bgp": False}},
     )
     metrics = Metrics(registry, cycle, control)
     metrics.poll_duration.observe(0.3)
     with_maintenance(registry)
     text = generate_latest(registry)
+    assert b'vpnwatch_vpn_config_drift{router="hub-r1",section="peer"} 1.0' in text
     result = subprocess.run(
         ["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30
     )
@@ -203,6 +205,7 @@ def test_deploy_metrics_list_matches_what_the_daemon_exports() -> None:
         backup_drift={"hub-r1": False},
         state_errors={"guards.live.json": "not JSON at line 1"},
         rehearsals={"hub-r1": (False, 2.0)},
+        vpn_drift={"hub-r1": {"peer": False}},
     )
     Metrics(registry, cycle, control).poll_duration.observe(0.1)
     with_maintenance(registry)

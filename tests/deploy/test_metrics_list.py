@@ -59,6 +59,7 @@ CONTRACT = {
     "vpnwatch_aws_request_duration_seconds": {"action"},
     "vpnwatch_rehearsal_ok": {"router"},
     "vpnwatch_rehearsal_last_timestamp_seconds": {"router"},
+    "vpnwatch_vpn_config_drift": {"router", "section"},
 }
 
 

@@ -13,11 +13,18 @@ import pytest
 
 from tests.lab.conftest import ManualMonotonic
 from tests.lab.test_world_support import endpoint, error_of, until, vyos_client
+from vpnwatch.adapters.aws import AwsClient
 from vpnwatch.adapters.vyos import SshAuthFailed
+from vpnwatch.configfile import load_config
+from vpnwatch.heal.preflight import VpnSeed, ami_release, seed_commands
+from vpnwatch.heal.userdata import compose
 from vpnwatch.lab.clients import lab_client
+from vpnwatch.lab.cloud_init import parse_user_data
 from vpnwatch.lab.realism import USER_DATA_LIMIT, Realism
 from vpnwatch.lab.vyos_sim import Timings
 from vpnwatch.lab.world import LabWorld
+from vpnwatch.parsers import parse_config
+from vpnwatch.service.vpn_seed import vpn_intent_source
 
 PENDING, NOT_FOUND, RELEASE, STOP = 0.3, 0.2, 1.0, 0.5
 
@@ -61,6 +68,17 @@ def relaunch(ec2: Any, world: LabWorld, clock: ManualMonotonic, name: str, **ext
     return str(launched["Instances"][0]["InstanceId"])
 
 
+async def configuration_commands(world: LabWorld, name: str) -> str:
+    """`show configuration commands` of a relaunched router, logged in with the daemon's key
+    (from the user data) and its host key as presented (the test trusts it)."""
+    client = vyos_client(world)
+    try:
+        live = await client.fetch_host_key(endpoint(world, name))
+        return await client.run_op(endpoint(world, name, live), "show configuration commands")
+    finally:
+        await client.close()
+
+
 def state_of(ec2: Any, instance_id: str) -> dict[str, Any]:
     found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
     return dict(found)
@@ -101,12 +119,7 @@ async def test_gzip_user_data_is_applied_as_vyos_cloud_init_does(
     )
     new_id = relaunch(ec2, world, clock, name, UserData=gzip.compress(data.encode()))
     assert world.wait_router(name)
-    client = vyos_client(world)
-    try:
-        live = await client.fetch_host_key(endpoint(world, name))
-        shown = await client.run_op(endpoint(world, name, live), "show configuration commands")
-    finally:
-        await client.close()
+    shown = await configuration_commands(world, name)
     assert "set system host-name 'from-user-data'" in shown  # a bad command is just skipped
 
     async def printed() -> bool:
@@ -220,3 +233,38 @@ def test_an_impaired_host_survives_a_reboot_but_not_a_stop_and_start(
     clock.advance(PENDING)
     assert world.wait_router(name, established=True)
     assert checks() == ("ok", "ok")
+
+
+async def test_a_twin_seeded_with_the_rendered_vpn_part_brings_its_tunnels_up_at_boot(
+    world: LabWorld, ec2: Any, clock: ManualMonotonic
+) -> None:
+    """heal.seed_vpn_config: the preflight's seed (rendered from AWS for the AMI's VyOS) in
+    the user data is applied by the VyOS cloud-init at boot; with nothing restored, the
+    twin's tunnels and BGP sessions come up from it alone."""
+    name = "spoke1-r2"
+    config = load_config(world.config_path)
+    aws = AwsClient(config.aws)
+    try:
+        source = vpn_intent_source(lambda: config, aws)
+        intent = await source(name, config.aws.region, world.router_instance(name))
+    finally:
+        aws.close()
+    image = ec2.describe_images(ImageIds=[world.topology.router(name).image_id])["Images"][0]
+    commands, said = seed_commands(VpnSeed(intent), ami_release(image))
+    assert commands and said.startswith(f"{len(commands)} VPN commands for VyOS 1.")
+    assert not any(t.psk in said for c in world.topology.connections_of(name) for t in c.tunnels)
+    data = compose(None, world.routers.client_key, commands)
+    assert len(parse_user_data(data).vyos_config_commands) == len(commands)
+    relaunch(ec2, world, clock, name, UserData=data)
+    assert world.wait_router(name)
+    shown = await configuration_commands(world, name)
+    running = set(parse_config(shown).commands)
+    assert set(parse_config("\n".join(commands)).commands) <= running
+    router = world.simulated_router(name)
+    assert router is not None
+    outside = [t.outside_ip for c in world.topology.connections_of(name) for t in c.tunnels]
+
+    async def sessions_up() -> bool:
+        return all(router.bgp_up(ip) for ip in outside)
+
+    await until("BGP on every tunnel of the seeded twin", sessions_up)

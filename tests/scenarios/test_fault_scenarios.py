@@ -16,6 +16,7 @@ import pytest
 from tests.scenarios.harness import (
     UNREACHABLE_REPLACE,
     Scenario,
+    all_healthy,
     assert_replaced,
     audit_entries,
     wait_for,
@@ -33,7 +34,7 @@ def test_1_crashed_router_is_replaced_with_same_ip_eip_and_bgp(
     old, ip = s.crash_after_backups(ROUTER)
     s.wait_reason(lambda r: r.startswith(f"replacing {ROUTER}: {ROUTER} unreachable for"))
     s.wait_heal_done(ROUTER)
-    s.wait_reason(lambda r: r == "no action: 6/6 routers healthy")
+    s.wait_reason(all_healthy)
     assert_replaced(s.world, ROUTER, old, ip)
     steps = [e["step"] for e in audit_entries(s) if e.get("result", "").startswith("done:")]
     assert {"terminate", "launch", "associate-eip", "restore"} <= set(steps)
@@ -49,7 +50,7 @@ def test_1b_crashed_router_is_replaced_on_its_kept_network_interface(
     s.world.fault(ROUTER, "crash")
     record = s.wait_heal_done(ROUTER)
     assert record["strategy"] == "eni" and "keep-eni" in record["steps_done"]
-    s.wait_reason(lambda r: r == "no action: 6/6 routers healthy", after=True)
+    s.wait_reason(all_healthy, after=True)
     new = assert_replaced(s.world, ROUTER, old, ip)
     launch = next(e for e in audit_entries(s) if e["step"] == "launch")
     assert launch["result"].startswith("done:")
@@ -67,7 +68,7 @@ def test_2_bgp_down_with_ssh_fine_is_fixed_by_reset_bgp(scenario: Callable[..., 
     old = s.world.router_instance(ROUTER)
     s.world.fault(ROUTER, "bgp-stuck")
     s.wait_reason(lambda r: r.startswith(f"resetting BGP on {ROUTER}"))
-    s.wait_reason(lambda r: r == "no action: 6/6 routers healthy", after=True)
+    s.wait_reason(all_healthy, after=True)
     actions = {e["action"] for e in audit_entries(s)}
     assert actions == {"reset-bgp"}
     assert s.world.router_instance(ROUTER) == old
@@ -93,7 +94,7 @@ def test_4_both_routers_of_a_site_dead_are_healed_one_after_the_other(
     s.world.fault("spoke1-r2", "crash")
     s.wait_heal_done("spoke1-r1", timeout=180)
     s.wait_heal_done("spoke1-r2", timeout=180)
-    s.wait_reason(lambda r: r == "no action: 6/6 routers healthy", timeout=120)
+    s.wait_reason(all_healthy, timeout=120)
     spans = {}
     for router in olds:
         times = [e["time"] for e in audit_entries(s) if e["router"] == router]

@@ -9,7 +9,9 @@ The daemon calls `run_due(now, targets)` every cycle: it starts at most one boun
 background task that pulls the routers whose last pull is older than the interval; it
 never blocks the loop (configs are parsed and sanitized in the parse pool, with a deadline)
 and never raises into it. The PSKs of every pulled config become known secrets for
-`vpnwatch.redaction`. A heal asks `latest_valid_backup(router)`
+`vpnwatch.redaction`. When a scheduled batch of pulls ends, `on_pulled` (the daemon's VPN
+drift check) gets each result and, for a good pull, what the router printed. A heal asks
+`latest_valid_backup(router)`
 (synchronous: answered from what the last pull or `load` read from the store).
 """
 
@@ -17,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import structlog
@@ -88,6 +90,18 @@ class BackupResult:
 
 
 @dataclass(frozen=True)
+class PulledConfig:
+    """What a good pull read from the router, unsanitized (for the VPN drift check)."""
+
+    router: str
+    running: str = field(repr=False)  # `show configuration` as printed (holds keys)
+    show_version: str = ""
+
+
+OnPulled = Callable[[Sequence[BackupResult], Sequence[PulledConfig]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
 class ValidBackup:
     version: str
     text: str  # sanitized config.boot
@@ -108,8 +122,10 @@ class BackupManager:
         control: ControlState | None = None,
         clock: Callable[[], float] = time.time,
         log: Any = None,
+        on_pulled: OnPulled | None = None,
     ) -> None:
         self.store = store
+        self.on_pulled = on_pulled
         self._source = source
         self._strip = tuple(strip_sections)
         self.interval = interval
@@ -123,6 +139,7 @@ class BackupManager:
         self._next_due: dict[str, float] = {}  # router → epoch of its next pull
         self._task: asyncio.Task[list[BackupResult]] | None = None
         self.last_results: dict[str, BackupResult] = {}
+        self._pulled: dict[str, PulledConfig] = {}  # this batch's good pulls
 
     # ---------------------------------------------------------------- restore side
 
@@ -202,8 +219,9 @@ class BackupManager:
         self._log.warning("backup.failed", router=router, error=reason)
         return BackupResult(router, ok=False, error=reason)
 
-    async def _version_lines(self, router: str, endpoint: RouterEndpoint) -> str:
-        """The router's config-version footer and `show version` release, as comment lines."""
+    async def _version_lines(self, router: str, endpoint: RouterEndpoint) -> tuple[str, str]:
+        """The router's config-version footer and `show version` release, as comment lines,
+        and the `show version` output."""
         lines = ""
         if isinstance(self._source, ConfigFiles):
             try:
@@ -214,8 +232,8 @@ class BackupManager:
                 )  # fmt: skip
             except VpnwatchError as exc:
                 self._log.warning("backup.no_version_footer", router=router, error=_reason(exc))
-        release = release_line(await self._source.run_op(endpoint, SHOW_VERSION))
-        return lines + release
+        shown = await self._source.run_op(endpoint, SHOW_VERSION)
+        return lines + release_line(shown), shown
 
     async def _pull(self, router: str, endpoint: RouterEndpoint, now: float) -> BackupResult:
         previous = await self.find_latest_valid(router)
@@ -226,7 +244,8 @@ class BackupManager:
             _prepare, raw, self._strip, deadline=CONFIG_PARSE_DEADLINE, what=SHOW_CONFIGURATION
         )
         check_not_shrunk(prepared.commands, previous.commands if previous else None)
-        text = prepared.text + await self._version_lines(router, endpoint)
+        footer, shown = await self._version_lines(router, endpoint)
+        text = prepared.text + footer
         if previous is not None and previous.text == text:
             result = BackupResult(
                 router, ok=True, version=previous.version,
@@ -245,6 +264,7 @@ class BackupManager:
             self._log_stored(result, first=previous is None)
         self.control.backup_success[router] = now
         self.control.backup_drift[router] = result.drift
+        self._pulled[router] = PulledConfig(router, raw, shown)
         return result
 
     def _log_stored(self, result: BackupResult, *, first: bool) -> None:
@@ -294,10 +314,18 @@ class BackupManager:
         return self._task
 
     async def _run(self, targets: Sequence[BackupTarget], now: float) -> list[BackupResult]:
+        self._pulled.clear()
         results = await self.pull_all(targets, now=now)
         for result in results:
             wait = self.interval if result.ok else self.retry_interval
             self._next_due[result.router] = now + wait
+        pulled = [self._pulled[r.router] for r in results if r.ok and r.router in self._pulled]
+        self._pulled.clear()
+        if self.on_pulled is not None:
+            try:
+                await self.on_pulled(results, pulled)
+            except Exception as exc:  # a bug there must not end the backup schedule
+                self._log.error("backup.after_pull_failed", error=type(exc).__name__)
         return results
 
     async def close(self) -> None:

@@ -85,6 +85,9 @@ class HealConfig(Strict):
     ami: dict[str, str] = Field(default_factory=dict)  # router → AMI to relaunch it from
     # Every router's replacement preflight, in the background (0: never).
     rehearsal_interval: float = Field(3600.0, ge=0)
+    # A replacement's user data also carries the router's rendered VPN part (its keys!), so
+    # its tunnels come up at boot; the backup is still required and restored.
+    seed_vpn_config: bool = False
     audit_file: Path | None = None  # default: <state_dir>/audit.jsonl
 
     @field_validator("ladder")

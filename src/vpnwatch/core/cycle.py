@@ -251,7 +251,12 @@ def step(
     decision = _decide(snapshot, requests, cycle, auto)
     # a failed rehearsal is said, never a reason to hold: the replacement's own preflight
     # checks again before its point of no return
-    decision = replace(decision, rehearsal_failed=tuple(sorted(facts.rehearsal_failed.items())))
+    # VPN config drift is observation only: said, never acted on
+    decision = replace(
+        decision,
+        rehearsal_failed=tuple(sorted(facts.rehearsal_failed.items())),
+        vpn_drift=tuple(sorted(facts.vpn_drift.items())),
+    )
     result = CycleResult(
         snapshot=snapshot,
         verdicts=verdicts,

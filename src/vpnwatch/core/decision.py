@@ -36,6 +36,8 @@ class Facts:
     rehearsal_failed: Mapping[str, str] = field(default_factory=dict)  # router → failed check
     # AWS's maintenance of each tunnel ((vpn id, outside IP) → status), read in the background
     maintenance: Mapping[tuple[str, str], TunnelMaintenance] = field(default_factory=dict)
+    # router → its drifting VPN config sections, or "unknown (why)"; never a value
+    vpn_drift: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class Decision:
     tunnel: TunnelStep | None = None  # a tunnel action (only when no heal starts)
     tunnel_waits: tuple[TunnelWait, ...] = ()
     rehearsal_failed: tuple[tuple[str, str], ...] = ()  # (router, failed check): shown only
+    vpn_drift: tuple[tuple[str, str], ...] = ()  # (router, sections or unknown): shown only
 
     @property
     def acts(self) -> bool:

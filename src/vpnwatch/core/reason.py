@@ -145,14 +145,35 @@ def rehearsal_text(failed: Sequence[tuple[str, str]]) -> str:
     return f"replacement rehearsal failed for {router} ({why})" + (f" +{more} more" if more else "")
 
 
+def _some(items: Sequence[str], most: int = 3) -> str:
+    """ "a, b, c +2 more": a fleet of drifting routers must not make the line endless."""
+    shown = ", ".join(items[:most])
+    return shown + (f" +{len(items) - most} more" if len(items) > most else "")
+
+
+def drift_text(drift: Sequence[tuple[str, str]]) -> str:
+    """ "VPN config differs from AWS on hub-r1 (peer, bgp); VPN drift of spoke-r2 unknown
+    (why)" ("" when none). Sections and reasons only: never a value."""
+    differ = [f"{r} ({what})" for r, what in drift if not what.startswith("unknown")]
+    unknown = [f"{r} {what}" for r, what in drift if what.startswith("unknown")]
+    parts = []
+    if differ:
+        parts.append("VPN config differs from AWS on " + _some(differ))
+    if unknown:
+        parts.append("VPN drift of " + _some(unknown, most=1))
+    return "; ".join(parts)
+
+
 def reason_line(decision: Decision, verdicts: Sequence[RouterVerdict]) -> str:
-    """The cycle's one line: the decision, failed rehearsals, then what became of operator
-    requests."""
+    """The cycle's one line: the decision, failed rehearsals, VPN config drift, then what
+    became of operator requests."""
     line = _main(decision, verdicts)
     for w in decision.tunnel_waits:
         line += "; " + tunnel_wait_text(w)
     if decision.rehearsal_failed:
         line += "; " + rehearsal_text(decision.rehearsal_failed)
+    if decision.vpn_drift:
+        line += "; " + drift_text(decision.vpn_drift)
     for a in decision.answers:
         line += f"; request {a.request_id} {a.status}: {a.answer}"
     return line

@@ -13,6 +13,7 @@ from vpnwatch.core.records import HealRecord
 from vpnwatch.heal.gate import MutationGate
 from vpnwatch.heal.progress import ProgressStore
 from vpnwatch.heal.restore import RestoreAccess
+from vpnwatch.render.model import RouterIntent
 
 
 class RouterAccess(Protocol):
@@ -44,4 +45,6 @@ class ReplaceContext:
     strip_sections: Sequence[str] = ("interfaces ethernet eth0", "service", "system")
     ami_override: str | None = None
     on_record: Callable[[HealRecord], None] = lambda record: None
+    # heal.seed_vpn_config: the router's render input from AWS (None: not seeded)
+    vpn_seed: Callable[[], Awaitable[RouterIntent]] | None = None
     monotonic: Callable[[], float] = time.monotonic

@@ -25,6 +25,7 @@ from vpnwatch.heal.gate import HealPaused, MutationGate, NotLeader
 from vpnwatch.heal.replace import Replacement
 from vpnwatch.heal.restore import RestoreAccess
 from vpnwatch.heal.stop_start import StopStart
+from vpnwatch.render.model import RouterIntent
 from vpnwatch.statestore.api import Fence, FenceLost, Lease, StateStore
 from vpnwatch.vocabulary import Action, HealStatus
 
@@ -55,6 +56,7 @@ class HealTarget:
 
 
 # A router mutation: (description, call) → through the heal's gate.
+VpnIntentSource = Callable[[str, str, str | None], Awaitable[RouterIntent]]
 Mutate = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
 
@@ -152,6 +154,8 @@ class HealTools:
     verify: Verifier
     host_key: Callable[[str], str | None]  # the verified key of a relaunched router
     replacer: Replacer = _replace
+    # (router, region, instance id) → its render input from AWS, to seed a twin's user data
+    vpn_intent: VpnIntentSource | None = None
 
 
 class HealExecutor:
@@ -306,7 +310,14 @@ class HealExecutor:
             strip_sections=config.backup.strip_sections,
             ami_override=config.heal.ami.get(record.router),
             on_record=self._remember,
+            vpn_seed=self._seed(target) if config.heal.seed_vpn_config else None,
         )
+
+    def _seed(self, target: HealTarget) -> Callable[[], Awaitable[RouterIntent]] | None:
+        source = self._tools.vpn_intent
+        if source is None:
+            return None
+        return lambda: source(target.router, target.region, target.instance_id)
 
     async def _execute(self, record: HealRecord, target: HealTarget) -> HealRecord:
         gate = self._gate(record)

@@ -4,7 +4,10 @@ Run before `terminate` (also in dry-run, and by `vpnwatch heal --rehearse`). Rea
 DryRun=True calls only: the AMI is still there and not older than the router's VyOS (the
 release recorded with the backup), the key pair, the instance profile, the subnet; the same
 launch would reproduce the router (same-ip refuses what it cannot carry over and points at
-`eni`); the Elastic IP is where it may be moved from; the user data fits; and the daemon
+`eni`); the Elastic IP is where it may be moved from; the user data fits (with
+`heal.seed_vpn_config`, seeded with the router's rendered VPN part, for the AMI's VyOS: a
+seed that cannot be rendered or does not fit is left out and said, never a reason to
+refuse the replacement, which restores the backup anyway); and the daemon
 may make each mutating call (RunInstances with the exact launch spec, TerminateInstances,
 AssociateAddress, ModifyInstanceAttribute, CreateTags, ReplaceRoute, and for `eni`
 ModifyNetworkInterfaceAttribute). Any failure: no action, and every reason is reported.
@@ -22,7 +25,12 @@ from typing import Any
 from vpnwatch.adapters.ec2_actions import HEAL_TAG, Ec2Actions, LaunchSpec, decode_user_data
 from vpnwatch.errors import VpnwatchError
 from vpnwatch.heal.restore import release_of_backup, version_key
-from vpnwatch.heal.userdata import compose
+from vpnwatch.heal.userdata import USER_DATA_LIMIT, UserDataError, compose
+from vpnwatch.parsers.vyos_config import parse_set_command
+from vpnwatch.redaction import redact, remember_secrets, secrets_in_commands
+from vpnwatch.render.commands import render_router
+from vpnwatch.render.drift import section_of
+from vpnwatch.render.model import VYOS_VERSIONS, RouterIntent
 
 _AMI_VERSION = re.compile(r"(?i)vyos[^0-9]{0,20}(\d+\.\d+(?:\.\d+)?)")
 
@@ -68,6 +76,27 @@ class Preflight:
 
 
 @dataclass(frozen=True)
+class VpnSeed:
+    """The router's render input for seeding its twin (None: not seeded, `why` says why)."""
+
+    intent: RouterIntent | None
+    why: str = ""
+
+
+async def vpn_seed(source: Callable[[], Awaitable[RouterIntent]] | None) -> VpnSeed | None:
+    """Ask `source` (None: heal.seed_vpn_config is off) for the router's render input."""
+    if source is None:
+        return None
+    try:
+        return VpnSeed(await source())
+    except VpnwatchError as exc:
+        problems = getattr(exc, "problems", None)
+        return VpnSeed(None, redact("; ".join(problems) if problems else str(exc)))
+    except Exception as exc:  # a bug: the seed is optional, the replacement must go on
+        return VpnSeed(None, f"internal error: {type(exc).__name__}")
+
+
+@dataclass(frozen=True)
 class PreflightInput:
     router: str
     heal_id: str
@@ -79,6 +108,7 @@ class PreflightInput:
     ami_override: str | None
     public_key: str
     managed_tag: tuple[str, str]
+    vpn_seed: VpnSeed | None = None  # None: heal.seed_vpn_config is off
 
 
 def ami_release(image: Mapping[str, Any]) -> str | None:
@@ -130,7 +160,7 @@ async def run_preflight(ec2: Ec2Actions, given: PreflightInput) -> Preflight:
         )
     )
     image_id = given.ami_override or spec.image_id
-    image_check, root_device = await _image(ec2, image_id, given.backup_text)
+    image_check, root_device, release = await _image(ec2, image_id, given.backup_text)
     checks.append(image_check)
     checks.append(await _guarded("key-pair", lambda: _key_pair(ec2, spec)))
     checks.append(await _guarded("instance-profile", lambda: _profile(ec2, spec)))
@@ -144,8 +174,11 @@ async def run_preflight(ec2: Ec2Actions, given: PreflightInput) -> Preflight:
     checks.append(await _guarded("elastic-ip", lambda: _elastic_ip(ec2, given)))
     user_data = None
     try:
-        user_data = compose(decode_user_data(spec.user_data_b64), given.public_key)
+        old = decode_user_data(spec.user_data_b64)
+        user_data, seeded = launch_user_data(old, given.public_key, given.vpn_seed, release)
         checks.append(Check("user-data", True, f"{len(user_data)} bytes (limit 16384)"))
+        if seeded is not None:
+            checks.append(Check("vpn-seed", True, seeded))  # said, never a reason to refuse
     except VpnwatchError as exc:
         checks.append(Check("user-data", False, str(exc)))
     try:
@@ -164,30 +197,67 @@ async def run_preflight(ec2: Ec2Actions, given: PreflightInput) -> Preflight:
     return Preflight(tuple(checks), plan)
 
 
+def seed_commands(seed: VpnSeed, release: str | None) -> tuple[tuple[str, ...], str]:
+    """The VPN part of the router's rendered config for the AMI's VyOS, and what to say
+    (counts and versions, never a value). No commands: not seeded, and why."""
+    if seed.intent is None:
+        return (), f"not seeded: {seed.why}"
+    major_minor = ".".join((release or "").split(".")[:2])
+    syntax = next((v for v in VYOS_VERSIONS if v == major_minor), None)
+    if syntax is None:
+        return (), f"not seeded: the AMI's VyOS {release or '(unknown)'} is not 1.3, 1.4 or 1.5"
+    rendered = render_router(seed.intent, syntax)
+    commands = tuple(c for c in rendered.commands if section_of(parse_set_command(c)[0]))
+    remember_secrets(secrets_in_commands(commands))
+    return commands, f"{len(commands)} VPN commands for VyOS {syntax} (keys in user data)"
+
+
+def launch_user_data(
+    old: bytes | None, public_key: str, seed: VpnSeed | None, release: str | None
+) -> tuple[bytes, str | None]:
+    """The twin's user data, seeded when asked and it fits, and what the seed check says
+    (None: heal.seed_vpn_config is off). UserDataError when even the unseeded one fails."""
+    if seed is None:
+        return compose(old, public_key), None
+    commands, said = seed_commands(seed, release)
+    if not commands:
+        return compose(old, public_key), said
+    try:
+        return compose(old, public_key, commands), said
+    except UserDataError:
+        plain = compose(old, public_key)  # raises when even this does not fit
+        return (
+            plain,
+            f"not seeded: with the VPN part, the user data exceeds {USER_DATA_LIMIT} bytes",
+        )
+
+
 async def _image(
     ec2: Ec2Actions, image_id: str, backup_text: str | None
-) -> tuple[Check, str | None]:
+) -> tuple[Check, str | None, str | None]:
+    """The AMI check, its root device and the VyOS release it names."""
     image = await ec2.image(image_id)
     if image is None:
-        return Check("ami", False, f"{image_id} does not exist (deregistered?): set heal.ami"), None
+        missing = f"{image_id} does not exist (deregistered?): set heal.ami"
+        return Check("ami", False, missing), None, None
     if image.get("State") != "available":
-        return Check("ami", False, f"{image_id} is {image.get('State')}, not available"), None
+        return Check("ami", False, f"{image_id} is {image.get('State')}, not available"), None, None
     release = ami_release(image)
     running = release_of_backup(backup_text or "")
     root = str(image.get("RootDeviceName") or "/dev/xvda")
     if release is None:
         detail = f"{image_id} names no VyOS version in its name or description"
-        return Check("ami", False, detail), root
+        return Check("ami", False, detail), root, None
     if running is None:
         detail = "the backup records no VyOS release (taken before vpnwatch recorded it?)"
-        return Check("ami", False, detail), root
+        return Check("ami", False, detail), root, release
     if version_key(release) < version_key(running):
         detail = (
             f"{image_id} is VyOS {release}, older than the running VyOS {running}: "
             "set heal.ami for this router to a newer image"
         )
-        return Check("ami", False, detail), root
-    return Check("ami", True, f"{image_id} VyOS {release} (running {running})"), root
+        return Check("ami", False, detail), root, release
+    return Check("ami", True, f"{image_id} VyOS {release} (running {running})"), root, release
 
 
 async def _key_pair(ec2: Ec2Actions, spec: LaunchSpec) -> Check:

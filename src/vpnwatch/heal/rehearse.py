@@ -9,7 +9,7 @@ return, plus the backup the restore would need.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +17,9 @@ from vpnwatch.adapters.ec2_actions import Ec2Actions
 from vpnwatch.config import Config
 from vpnwatch.errors import VpnwatchError
 from vpnwatch.heal.context import Backups
-from vpnwatch.heal.preflight import Check, PreflightInput, run_preflight
+from vpnwatch.heal.preflight import Check, PreflightInput, run_preflight, vpn_seed
 from vpnwatch.model import RouterAwsView
+from vpnwatch.render.model import RouterIntent
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ async def rehearse(
     backups: Backups,
     public_key: str,
     clock: Callable[[], float],
+    seed: Callable[[], Awaitable[RouterIntent]] | None = None,
 ) -> Rehearsal:
     """The replacement preflight for `router` (its AWS view from an observation), as the
     daemon would run it now."""
@@ -74,7 +76,7 @@ async def rehearse(
                 allocation_id=address.allocation_id if address else None,
                 backup_text=backup[0] if backup else None,
                 ami_override=config.heal.ami.get(router), public_key=public_key,
-                managed_tag=(tag.key, tag.value),
+                managed_tag=(tag.key, tag.value), vpn_seed=await vpn_seed(seed),
             ),
         )  # fmt: skip
     except VpnwatchError as exc:

@@ -18,7 +18,7 @@ from vpnwatch.core.records import HealRecord
 from vpnwatch.errors import ParseError
 from vpnwatch.heal.context import ReplaceContext
 from vpnwatch.heal.hostkey import key_is_printed
-from vpnwatch.heal.preflight import LaunchPlan, PreflightInput, run_preflight
+from vpnwatch.heal.preflight import LaunchPlan, PreflightInput, run_preflight, vpn_seed
 from vpnwatch.heal.restore import RestoreMismatch, restore
 from vpnwatch.heal.steps import HealFailed, NotYet, settling, until_ready
 from vpnwatch.model import ConsoleHostKeys
@@ -106,6 +106,7 @@ class ReplacementSteps:
                 elastic_ip=self.record.elastic_ip, allocation_id=self.record.allocation_id,
                 backup_text=backup[0] if backup else None, ami_override=self.ctx.ami_override,
                 public_key=self.ctx.public_key, managed_tag=self.ctx.managed_tag,
+                vpn_seed=await vpn_seed(self.ctx.vpn_seed),
             ),
         )  # fmt: skip
         for check in result.checks:

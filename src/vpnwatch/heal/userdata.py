@@ -4,7 +4,12 @@ vpnwatch's part is a `text/cloud-config` that VyOS's cloud-init applies (vyos-cl
 modules `vyos` and `write_files`):
 - `ssh_authorized_keys`: the daemon's public key, so the restore can log in whatever the
   backup left out (a fresh VyOS authorizes only the key pair's key and these);
-- `write_files`: the boot script that prints the host key fingerprints (`heal.hostkey`).
+- `write_files`: the boot script that prints the host key fingerprints (`heal.hostkey`);
+- with `heal.seed_vpn_config`, `vyos_config_commands`: the router's VPN part as `vpnwatch
+  render` makes it from AWS (module `vyos_userdata` applies them to the config before it
+  loads at boot), so its tunnels come up before the backup restore completes the rest.
+  They hold the pre-shared keys: user data is readable by anyone allowed
+  ec2:DescribeInstanceAttribute on the instance, the trade-off of that switch.
 Its `merge_how` appends to the lists the old user data may already have (cloud-init's
 default merge, `dict()` no_replace, would keep the old lists and drop these).
 
@@ -24,6 +29,7 @@ import email.message
 import gzip
 import hashlib
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import yaml
@@ -54,8 +60,8 @@ def _is_mime(data: bytes) -> bool:
     return b"mime-version:" in data[:4096].lower()
 
 
-def vpnwatch_part(public_key: str) -> Part:
-    config = {
+def vpnwatch_part(public_key: str, vyos_commands: Sequence[str] = ()) -> Part:
+    config: dict[str, object] = {
         "merge_how": [
             {"name": "list", "settings": ["append"]},
             {"name": "dict", "settings": ["no_replace", "recurse_list"]},
@@ -63,6 +69,8 @@ def vpnwatch_part(public_key: str) -> Part:
         "ssh_authorized_keys": [public_key.strip()],
         "write_files": [{"path": BOOT_SCRIPT_PATH, "permissions": "0755", "content": BOOT_SCRIPT}],
     }
+    if vyos_commands:
+        config["vyos_config_commands"] = list(vyos_commands)
     text = "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, width=1000)
     headers = (("Content-Type", 'text/cloud-config; charset="utf-8"'), (PART_HEADER, "boot"))
     return Part(headers, text.encode())
@@ -138,11 +146,12 @@ def _render(parts: list[Part]) -> bytes:
     return "\n".join(out).encode()
 
 
-def compose(original: bytes | None, public_key: str) -> bytes:
-    """The replacement's user data; UserDataError when it cannot be built within 16 KB."""
+def compose(original: bytes | None, public_key: str, vyos_commands: Sequence[str] = ()) -> bytes:
+    """The replacement's user data; UserDataError when it cannot be built within 16 KB
+    (its message never quotes the commands: they hold keys)."""
     parts = old_parts(original)
     _check_no_clash(parts)
-    data = _render([*parts, vpnwatch_part(public_key)])
+    data = _render([*parts, vpnwatch_part(public_key, vyos_commands)])
     if len(data) <= USER_DATA_LIMIT:
         return data
     packed = gzip.compress(data, compresslevel=9, mtime=0)

@@ -29,6 +29,7 @@ from vpnwatch.model import RouterAwsView, RouterObservation, Snapshot
 from vpnwatch.observe import AwsObserver, RouterObserver, RouterPlan, observe_once, plan_routers
 from vpnwatch.service.maintenance import MaintenanceWatcher
 from vpnwatch.service.rehearsals import Rehearsals
+from vpnwatch.service.vpn_drift import VpnDriftWatch
 from vpnwatch.statestore.api import Fence, Fleet, Lease, StateStore, Stored
 from vpnwatch.vocabulary import Hold, Mode
 
@@ -79,6 +80,7 @@ class Parts:
     rehearsals: Rehearsals | None = None  # every process's
     maintenance: MaintenanceWatcher | None = None  # AWS's tunnel maintenance (issue 12)
     tunnels: TunnelActor | None = None  # carries out tunnel actions
+    vpn_drift: VpnDriftWatch | None = None  # checked on the lease holder's backup pulls
 
 
 class Loop:
@@ -195,6 +197,7 @@ class Loop:
             state_problems=stored.problems,
             maintenance=watcher.view() if watcher is not None else {},
             rehearsal_failed=self.parts.rehearsals.failures() if self.parts.rehearsals else {},
+            vpn_drift=self.parts.vpn_drift.reasons() if self.parts.vpn_drift else {},
         )
 
     async def run_cycle(
@@ -335,6 +338,8 @@ class Loop:
         c.breaker_open = self.memory.guards.breaker_open
         c.heal_steps = dict(self.parts.executor.busy()) if self.parts.executor else {}
         c.state_errors = {p.file: p.why for p in stored.problems}
+        if self.parts.vpn_drift is not None:
+            self.parts.vpn_drift.observed({o.name: o.aws for o in snapshot.routers})
         if self.parts.after_cycle is not None and c.leader:
             self.parts.after_cycle(result, stored)
         if self.parts.maintenance is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -31,7 +32,7 @@ from vpnwatch.core.cycle import CycleResult
 from vpnwatch.core.health import assess
 from vpnwatch.discovery import RouterSelector
 from vpnwatch.heal.context import Backups
-from vpnwatch.heal.executor import HealExecutor, HealTarget, HealTools
+from vpnwatch.heal.executor import HealExecutor, HealTarget, HealTools, VpnIntentSource
 from vpnwatch.heal.rehearse import Rehearsal, rehearse
 from vpnwatch.heal.tunnel_actions import TunnelActor
 from vpnwatch.metrics import AwsRequestMetrics, ControlState, MaintenanceCollector, Metrics
@@ -40,6 +41,8 @@ from vpnwatch.observe import RouterPlan, SshTarget, observe_once, plan_routers
 from vpnwatch.service.loop import ConfigRef, Loop, Parts
 from vpnwatch.service.maintenance import MaintenanceWatcher
 from vpnwatch.service.rehearsals import Rehearsals
+from vpnwatch.service.vpn_drift import VpnDriftWatch
+from vpnwatch.service.vpn_seed import vpn_intent_source
 from vpnwatch.statestore.api import Stored
 from vpnwatch.statestore.files import FileStateStore
 from vpnwatch.statestore.lease import FileLease
@@ -235,6 +238,7 @@ def build_service(
                 backups=backups or _NoBackups(),
                 verify=_verifier(ref, aws, routers, clock),
                 host_key=loop.host_key,
+                vpn_intent=vpn_intent_source(ref, aws),
             )
             executor = HealExecutor(
                 store=store,
@@ -248,10 +252,14 @@ def build_service(
             )
             parts.executor = executor
             if auto:  # the daemon; `vpnwatch heal` rehearses only when asked (--rehearse)
-                rehearsals = _rehearsals(ref, ec2_for, tools.backups, vyos, control, clock, log)
+                rehearsals = _rehearsals(ref, ec2_for, tools, vyos, control, clock, log)
                 parts.rehearsals = rehearsals
     if manager is not None:
         parts.after_cycle = _backups_after_cycle(ref, manager, clock)
+        # every backup pull also compares the router's VPN config with AWS (observation)
+        drift = VpnDriftWatch(ref, aws, control=control, clock=clock, log=log)
+        manager.on_pulled = drift.check
+        parts.vpn_drift = drift
     watcher, actor = _maintenance(ref, aws, vyos, parts, loop, control, log, clock, auto)
     return Service(
         ref, aws, vyos, store, lease, control, registry, loop, executor, manager, mutations,
@@ -308,11 +316,17 @@ def _rehearser(
     backups: Backups,
     vyos: VyosClient | None,
     clock: Callable[[], float],
+    vpn_intent: VpnIntentSource | None,
 ) -> Callable[[str, RouterAwsView], Awaitable[Rehearsal]]:
     def run(router: str, view: RouterAwsView) -> Awaitable[Rehearsal]:
+        current = config()
+        instance_id = view.instance.instance_id if view.instance else None
+        source = vpn_intent if current.heal.seed_vpn_config else None
+        seed = partial(source, router, view.region, instance_id) if source else None
         return rehearse(
-            config(), router, view, ec2_for=ec2_for, backups=backups,
+            current, router, view, ec2_for=ec2_for, backups=backups,
             public_key=vyos.public_key_line() if vyos is not None else "", clock=clock,
+            seed=seed,
         )  # fmt: skip
 
     return run
@@ -321,14 +335,14 @@ def _rehearser(
 def _rehearsals(
     config: ConfigRef,
     ec2_for: Callable[[str], Ec2Actions],
-    backups: Backups,
+    tools: HealTools,
     vyos: VyosClient,
     control: ControlState,
     clock: Callable[[], float],
     log: Any,
 ) -> Rehearsals:
     return Rehearsals(
-        _rehearser(config, ec2_for, backups, vyos, clock),
+        _rehearser(config, ec2_for, tools.backups, vyos, clock, tools.vpn_intent),
         interval=lambda: config().heal.rehearsal_interval,
         deadline=lambda: config().heal.timeouts.api,
         control=control,
@@ -358,7 +372,7 @@ class RehearsalSide:
             await self.backups.load([router])
         run = _rehearser(
             ConfigRef(config), _ec2_for(self.mutations), self.backups or _NoBackups(),
-            self.vyos, self.clock,
+            self.vyos, self.clock, vpn_intent_source(lambda: config, self.aws),
         )  # fmt: skip
         return await run(router, observed.views[router])
 

@@ -258,11 +258,14 @@ async def test_a_second_process_on_the_same_state_is_a_standby(tmp_path: Path) -
     leader = Daemon(config, fleet, clock, holder="host-a pid 1")
     standby = Daemon(config, fleet, clock, holder="host-b pid 2")
     await leader.cycle()
-    assert (await standby.cycle()).reason == f"{ALL_HEALTHY}; standby: host-a pid 1, fence 1 leads"
+    assert (
+        await standby.cycle()
+    ).reason == f"{ALL_HEALTHY}; standby: leader is host-a pid 1, fence 1"
     fleet.fault(R, DEAD, Action.REBOOT)
     await standby.cycles(2)
-    assert (
-        standby.reasons[-1] == f"no action (not leader): would reboot {R}: {R} unreachable for 5 s"
+    assert standby.reasons[-1] == (
+        f"no action (not leader): would reboot {R}: {R} unreachable for 5 s"
+        "; standby: leader is host-a pid 1, fence 1"
     )
     assert not standby.control.leader and fleet.calls == []
     await leader.crash()

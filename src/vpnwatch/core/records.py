@@ -38,10 +38,14 @@ class HealRecord:
         object.__setattr__(self, "action", Action(self.action))
         object.__setattr__(self, "status", HealStatus(self.status))
 
-    @property
-    def client_token(self) -> str:
-        """Stable per heal: a resumed launch returns the same instance, never a second one."""
-        return "vpnwatch-" + hashlib.sha256(self.heal_id.encode()).hexdigest()[:40]
+    def launch_token(self, fence: int) -> str:
+        """RunInstances' ClientToken: one per heal and leadership term (fencing token). A
+        retried launch within a term returns the same instance; a new leader (or a restarted
+        daemon) first adopts the instance tagged with this heal, and launches under its own
+        token only when there is none (same-ip: the private IP, eni: the interface still
+        allow one twin only)."""
+        seed = f"{self.heal_id}/fence {fence}"
+        return "vpnwatch-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
 
     @property
     def unfinished(self) -> bool:

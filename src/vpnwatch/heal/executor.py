@@ -246,6 +246,7 @@ class HealExecutor:
                 timeouts=Timeouts(**config.heal.timeouts.model_dump()),
                 log=self._log,
                 on_record=self._remember,
+                fence=self._fence_token,
             )
             return await self._tools.replacer(record, ctx)
         self.steps[record.router] = record.action
@@ -253,6 +254,12 @@ class HealExecutor:
         record = record.done(record.action, status=HealStatus.DONE)
         self._progress.save(record)
         return record
+
+    def _fence_token(self) -> int:
+        fence = self._lease.current()
+        if fence is None:
+            raise FenceLost("not the leader: no fencing token to launch with")
+        return fence.token
 
     def _remember(self, record: HealRecord) -> None:
         """From launch on, the router *is* the new instance; trust its verified key."""

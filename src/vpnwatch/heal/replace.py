@@ -91,6 +91,7 @@ class ReplaceContext:
     log: Any
     on_record: Callable[[HealRecord], None] = lambda record: None
     monotonic: Callable[[], float] = time.monotonic
+    fence: Callable[[], int] = lambda: 0  # the leader's fencing token, for the ClientToken
 
 
 async def _until(
@@ -281,7 +282,7 @@ class Replacement:
                     f"launch a twin of {self.record.old_instance_id} on {spec.private_ip}",
                     lambda: self.ctx.ec2.run_twin(
                         spec,
-                        client_token=self.record.client_token,
+                        client_token=self.record.launch_token(self.ctx.fence()),
                         heal_id=self.record.heal_id,
                         keep_eni=self.record.strategy == "eni",
                     ),

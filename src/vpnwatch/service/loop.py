@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -73,6 +73,7 @@ class Parts:
     backups: BackupView | None = None
     metrics: Metrics | None = None
     after_cycle: Callable[[CycleResult, Stored], None] | None = None
+    on_leading: Callable[[], Awaitable[None]] | None = None  # once per takeover, before acting
 
 
 class Loop:
@@ -93,6 +94,7 @@ class Loop:
         self.notifier = notifier or Notifier()
         self._auto = auto  # False: only operator requests are acted on (the CLI)
         self._was_leader: bool | None = None
+        self._took_over: Fence | None = None  # a takeover not yet audited
         self._problems_seen: tuple[str, ...] = ()
         self.latest: CycleResult | None = None
         self.memory = Memory()
@@ -163,10 +165,24 @@ class Loop:
         if leading != self._was_leader:
             if leading:
                 self._log.warning("leading", fence=fence.token if fence else None)
+                self._took_over = fence
             else:
                 self._log.warning("standby", leader=lease.holder())
             self._was_leader = leading
         return fence
+
+    async def _took_lease(self, fence: Fence, now: float) -> None:
+        """Once per takeover: say so in the audit trail, reload what the old leader left."""
+        if self.parts.on_leading is not None:
+            await self.parts.on_leading()
+        previous = self.parts.lease.previous()
+        self.parts.store.audit(
+            {"time": round(now, 3), "event": "lease", "holder": fence.holder,
+             "fence": fence.token, "result": f"leading with fence {fence.token}"
+             + (f" (after {previous})" if previous else "")},
+            fence=fence,
+        )  # fmt: skip
+        self._took_over = None
 
     def _facts(self, stored: Stored, fence: Fence | None, *, as_leader: bool) -> Facts:
         executor, backups = self.parts.executor, self.parts.backups
@@ -198,6 +214,12 @@ class Loop:
         stored = self.parts.store.read(mode)
         self.fleet = stored.fleet  # a heal may have moved a router to a new instance
         fence = self._fence() if preview is None else None
+        if fence is not None and fence == self._took_over and not stored.problems:
+            try:
+                await self._took_lease(fence, self.clock())
+            except Exception as exc:  # acting waits for the next cycle; observing goes on
+                self._log.error("taking over failed", error=f"{type(exc).__name__}: {exc}")
+                fence = None
         plans = plan_routers(config, stored.fleet.instances)
         if snapshot is None:
             snapshot = await self._observe(plans)
@@ -240,6 +262,7 @@ class Loop:
                     "kind": str(request.kind) if request else "",
                     "by": request.by if request else "",
                     "result": answer.answer,
+                    "fence": fence.token,
                 }
                 store.audit(entry, fence=fence)
                 self._log.warning(

@@ -8,7 +8,7 @@ own sub-models (`AwsClient(config.aws)`, `VyosClient(config.ssh)`), once per pro
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +30,8 @@ from vpnwatch.metrics import ControlState, Metrics
 from vpnwatch.model import RouterAwsView, RouterSshView
 from vpnwatch.observe import RouterPlan, SshTarget, observe_once, plan_routers
 from vpnwatch.service.loop import ConfigRef, Loop, Parts
-from vpnwatch.statestore.api import Stored
-from vpnwatch.statestore.files import FileStateStore
-from vpnwatch.statestore.lease import FileLease
+from vpnwatch.service.state_backend import StateBackend, open_state
+from vpnwatch.statestore.api import Lease, StateStore, Stored
 from vpnwatch.vocabulary import Health, SshErrorKind
 
 
@@ -133,13 +132,14 @@ class Service:
     config: ConfigRef
     aws: AwsClient
     vyos: VyosClient | None
-    store: FileStateStore
-    lease: FileLease
+    store: StateStore
+    lease: Lease
     control: ControlState
     registry: CollectorRegistry
     loop: Loop
     executor: HealExecutor | None = None
     backups: BackupManager | None = None
+    state: StateBackend | None = None
 
     async def close(self) -> None:
         if self.backups is not None:
@@ -149,7 +149,10 @@ class Service:
         if self.vyos is not None:
             await self.vyos.close()
         self.aws.close()
-        self.lease.release()
+        if self.state is not None:  # the lease last: nothing acts once it is handed over
+            self.state.close()
+        else:
+            self.lease.release()
 
 
 def _verifier(
@@ -189,8 +192,9 @@ def build_service(
     # Export zeros from the start so increase() sees the first failure.
     control.heal_failures = {r.name: 0 for s in config.sites for r in s.routers}
     aws = AwsClient(config.aws)
-    lease = FileLease(config.state_dir)
-    store = FileStateStore(config.state_dir, audit_file=config.audit_file, lease=lease)
+    state = open_state(config, log=log, keep=True, takeover=auto)
+    store, lease = state.store, state.lease
+    control.lease = lease.status
     vyos = VyosClient(config.ssh) if config.ssh.enabled else None
     manager: BackupManager | None = None
     if backups is None and vyos is not None and config.backup.enabled:
@@ -224,7 +228,16 @@ def build_service(
             parts.executor = executor
     if manager is not None:
         parts.after_cycle = _backups_after_cycle(ref, manager, clock)
-    return Service(ref, aws, vyos, store, lease, control, registry, loop, executor, manager)
+        parts.on_leading = _reload_backups(ref, manager)
+    return Service(ref, aws, vyos, store, lease, control, registry, loop, executor, manager, state)
+
+
+def _reload_backups(config: ConfigRef, manager: BackupManager) -> Callable[[], Awaitable[None]]:
+    async def reload() -> None:
+        """A standby that takes over restores from what the old leader stored."""
+        await manager.load([r.name for s in config().sites for r in s.routers])
+
+    return reload
 
 
 def _backups_after_cycle(

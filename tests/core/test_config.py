@@ -195,10 +195,14 @@ def test_a_dynamodb_lock_needs_a_table_shared_backups_and_a_lease_that_fits() ->
     shared = "backup: {directory: /shared/backups}\n"
     found = problems(GOOD + "lock: {backend: dynamodb, table: vpnwatch}\n")
     assert any("needs backups both hosts can read" in p for p in found)
-    config = parse_config(GOOD + shared + "lock: {backend: dynamodb, table: vpnwatch}\n", environ={})
+    config = parse_config(
+        GOOD + shared + "lock: {backend: dynamodb, table: vpnwatch}\n", environ={}
+    )
     assert (config.lock.lease_seconds, config.lock.renew_interval) == (15.0, 5.0)
     # aws budget 2 x (1.0 + 1.2) + 0.3 = 4.7 s: 2 + 4.7 + 0.6 > 6
-    found = problems(GOOD + shared + "lock: {backend: dynamodb, table: vpnwatch, lease_seconds: 6}\n")
+    found = problems(
+        GOOD + shared + "lock: {backend: dynamodb, table: vpnwatch, lease_seconds: 6}\n"
+    )
     assert any(
         "lock.lease_seconds 6 is too short: renew interval 2 s + an AWS mutation (aws timeouts)"
         " 4.7 s + margin 0.6 s = 7.3 s" in p

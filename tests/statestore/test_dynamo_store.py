@@ -109,7 +109,7 @@ def test_confirm_refuses_a_mutation_that_might_outlast_the_lease(
     store, fence, _ = leading(table, clock)
     store.confirm(fence)  # 2.7 s of lease left, a mutation may take 1 s
     clock.advance(1.8)
-    with pytest.raises(FenceLost, match="before a mutation's 1.0 s budget"):
+    with pytest.raises(FenceLost, match=r"before a mutation.s 1\.0 s budget"):
         store.confirm(fence)
 
 
@@ -159,7 +159,7 @@ def test_an_unreadable_item_is_named_and_moved_aside_never_overwritten(
         ("heals/x.json", "not JSON at line 1"),
         ("fleet.json", "schema version 7 is unknown (this vpnwatch reads version 1)"),
     }
-    with pytest.raises(FenceLost, match="fleet.json is unreadable"):
+    with pytest.raises(FenceLost, match=r"fleet\.json is unreadable"):
         store.record_instance("r1", "i-2", None, fence=fence)
     assert dict(store.check())["heals/x.json"] is not None
     where = store.quarantine("heals/x.json", 1234.0)

@@ -18,7 +18,7 @@ import contextlib
 import time
 from typing import Any
 
-from vpnwatch.adapters.dynamodb import table_definition
+from vpnwatch.adapters.dynamodb import decode_item, table_definition
 from vpnwatch.lab.clients import lab_client
 from vpnwatch.lab.safety import LabError
 
@@ -55,8 +55,7 @@ def table_items(endpoint_url: str, region: str, name: str, pk: str) -> list[dict
             ConsistentRead=True,
             **extra,
         )
-        for item in page.get("Items", []):
-            items.append({k: next(iter(v.values())) for k, v in item.items()})
+        items += [decode_item(item) for item in page.get("Items", [])]
         start = page.get("LastEvaluatedKey")
         if not start:
             return items

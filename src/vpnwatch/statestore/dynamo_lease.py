@@ -190,7 +190,7 @@ class DynamoLease:
             except VpnwatchError as exc:  # it expires by itself; the standby waits a lease
                 self._say("lease release failed", error=str(exc))
             with self._state:
-                self._demote_locked("released")
+                self._demote_locked("released", event="lease released")
 
     # ---------------------------------------------------------------- the keeper
 
@@ -329,13 +329,13 @@ class DynamoLease:
             self._observed = record
         return record
 
-    def _demote_locked(self, why: str) -> None:
+    def _demote_locked(self, why: str, event: str = "lease lost: standing by") -> None:
         if self._fence is None:
             return
         fence, self._fence = self._fence, None
         self._transitions += 1
         self._seen = None
-        self._say("lease lost: standing by", fence=fence.token, why=why)
+        self._say(event, fence=fence.token, why=why)
 
     def _say(self, event: str, **fields: Any) -> None:
         if self._log is not None:

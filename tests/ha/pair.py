@@ -28,6 +28,8 @@ class Pair:
         workdir: Path,
         *,
         interval: float = 2.0,
+        lease: float = LEASE,
+        release_delay: float = 2.0,
         ssh: bool = True,
         dry_run: bool = False,
         env: dict[str, str] | None = None,
@@ -37,23 +39,19 @@ class Pair:
         self.world = LabWorld(
             workdir / "world",
             detection_delay=1.0,
-            release_delay=2.0,
+            release_delay=release_delay,
             boot_delay=0.5,
-            console_delay=0.5,
+            console_delay=4.0,  # the new router's host keys show late: kills land before
             heal_dry_run=dry_run,
             health_interval=interval,
             lock="dynamodb",
-            lease_seconds=LEASE,
+            lease_seconds=lease,
         )
+        self.lease_seconds = lease
         base = {k: v for k, v in os.environ.items() if not k.startswith("VPNWATCH_")}
         base.update(
             VPNWATCH_METRICS__LISTEN="127.0.0.1:0",
             VPNWATCH_LOGGING__FORMAT="json",
-            # A 3 s lease: renew every 1 s, margin 0.3 s; every call with its retries must
-            # fit in the 1.7 s left (config check), so the timeouts are tight.
-            VPNWATCH_AWS__CONNECT_TIMEOUT="0.25",
-            VPNWATCH_AWS__READ_TIMEOUT="0.5",
-            VPNWATCH_AWS__RETRY_BACKOFF="0.2",
             VPNWATCH_LOCK__CONNECT_TIMEOUT="0.25",
             VPNWATCH_LOCK__READ_TIMEOUT="0.5",
             VPNWATCH_HEALTH__FAILURES="2",
@@ -64,6 +62,14 @@ class Pair:
             VPNWATCH_HEAL__COOLDOWN="5",
             VPNWATCH_HEAL__DRY_RUN="true" if dry_run else "false",
         )
+        if lease < 5.0:
+            # A 3 s lease: renew every 1 s, margin 0.3 s; every call with its retries must
+            # fit in the 1.7 s left (config check), so the AWS timeouts are tight.
+            base.update(
+                VPNWATCH_AWS__CONNECT_TIMEOUT="0.25",
+                VPNWATCH_AWS__READ_TIMEOUT="0.5",
+                VPNWATCH_AWS__RETRY_BACKOFF="0.2",
+            )
         if interval < 2.0:  # a scaled-down interval: one attempt per call, tighter still
             base.update(
                 VPNWATCH_AWS__MAX_ATTEMPTS="1",

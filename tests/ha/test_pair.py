@@ -26,6 +26,8 @@ from tests.scenarios.harness import UNREACHABLE_REPLACE, running_instances
 pytestmark = pytest.mark.e2e
 
 ROUTER = "spoke1-r1"
+# Heals run with the lab's AWS timeouts (0.6 s reads, retried), which need a longer lease.
+HEAL_LEASE = 5.0
 
 
 @pytest.fixture
@@ -112,15 +114,11 @@ def wait_backups(p: Pair) -> None:
 
 
 def slow_mutations(p: Pair) -> None:
-    """Every mutating call takes a little while, so the test sees each step land."""
-    for action in (
-        "CreateTags",
-        "TerminateInstances",
-        "RunInstances",
-        "ModifyInstanceAttribute",
-        "AssociateAddress",
-    ):
-        p.world.aws.add_fault(action, delay=0.4, count=-1)
+    """Mutating calls take a little while, so the test sees each step land. (Not
+    TerminateInstances: a terminate retried after a read timeout while the first is still
+    being served fails in moto with InvalidNetworkInterfaceID.NotFound; EC2's is idempotent.)"""
+    for action in ("CreateTags", "RunInstances", "ModifyInstanceAttribute", "AssociateAddress"):
+        p.world.aws.add_fault(action, delay=0.2, count=-1)
 
 
 def assert_replaced(p: Pair, old: str) -> dict[str, Any]:
@@ -138,7 +136,7 @@ def assert_replaced(p: Pair, old: str) -> dict[str, Any]:
 
 
 def test_sigkill_the_leader_mid_replacement_and_the_new_leader_finishes_it(pair) -> None:  # type: ignore[no-untyped-def]
-    p = pair(env={"VPNWATCH_HEAL__LADDER": UNREACHABLE_REPLACE})
+    p = pair(lease=HEAL_LEASE, env={"VPNWATCH_HEAL__LADDER": UNREACHABLE_REPLACE})
     leader = p.wait_leader()
     wait_backups(p)
     old = p.world.router_instance(ROUTER)
@@ -165,23 +163,35 @@ def test_sigkill_the_leader_mid_replacement_and_the_new_leader_finishes_it(pair)
     audit = p.audit()
     fences = [e["fence"] for e in audit if e.get("event") == "lease"]
     assert fences == [1, 2, 3, 4], audit  # each takeover a new fence
-    by_step = {e["step"]: e["fence"] for e in audit if str(e.get("result", "")).startswith("done:")}
-    assert by_step["terminate"] == 1 and by_step["restore"] == 4, by_step
-    assert [e["step"] for e in audit if e.get("step") == "launch"] == ["launch"]  # launched once
+    done = [e for e in audit if str(e.get("result", "")).startswith("done:")]
+    steps = [e["step"] for e in done]
+    assert steps.count("launch") == 1 and steps.count("associate-eip") == 1, done
+    assert len({e["fence"] for e in done}) >= 2, done  # more than one leader acted
+    # Each new leader resumed the heal from the shared record, past where its
+    # predecessor was killed.
+    resumed = sorted(
+        (e for h in HOSTS for e in p.lines(h) if e.get("event") == "resuming heal"),
+        key=lambda e: str(e["timestamp"]),
+    )
+    assert len(resumed) == 3, resumed
+    for (_, step), event in zip(killed_after, resumed, strict=True):
+        assert step in event["steps_done"], (step, event)
 
 
 def test_a_frozen_leader_that_wakes_up_is_fenced_and_demotes(pair) -> None:  # type: ignore[no-untyped-def]
-    p = pair(env={"VPNWATCH_HEAL__LADDER": UNREACHABLE_REPLACE})
+    # The terminated instance's private IP is released after 6 s: the leader is frozen
+    # while its heal keeps trying to launch the twin on it.
+    p = pair(
+        lease=HEAL_LEASE, release_delay=6.0, env={"VPNWATCH_HEAL__LADDER": UNREACHABLE_REPLACE}
+    )
     leader = p.wait_leader()
     standby = other_than(leader)
     wait_backups(p)
     old = p.world.router_instance(ROUTER)
-    # Terminating takes 3 s here: the leader is frozen with its heal in the middle of it.
-    p.world.aws.add_fault("TerminateInstances", delay=3.0, count=1)
     p.world.fault(ROUTER, "crash")
     wait_for(
-        "the heal to start terminating",
-        lambda: (p.heal_record(ROUTER) or {}).get("steps_done", [])[-1:] == ["tag-old"],
+        "the heal to wait for the private IP",
+        lambda: (p.heal_record(ROUTER) or {}).get("steps_done", [])[-1:] == ["wait-terminated"],
         timeout=120,
     )
     os.kill(p.daemons[leader].proc.pid, signal.SIGSTOP)
@@ -212,7 +222,7 @@ def test_a_frozen_leader_that_wakes_up_is_fenced_and_demotes(pair) -> None:  # t
     assert takeover["result"] == f"leading with fence 2 (after {leader}, fence 1)"
     done = [e for e in audit if str(e.get("result", "")).startswith("done:")]
     assert {e["step"] for e in done if e["fence"] == 2} >= {"launch", "associate-eip", "restore"}
-    # The old leader's heal woke up mid-terminate and was refused before any other mutation.
+    # The old leader's heal woke up wanting to launch, and was refused.
     after = [e for e in p.lines(leader) if str(e.get("timestamp", "")) >= _iso(woke)]
     events = {str(e.get("event")) for e in after}
     assert "heal stopped: not the leader" in events, events
@@ -225,7 +235,7 @@ def _iso(epoch: float) -> str:
 
 
 def test_a_store_outage_demotes_the_leader_nobody_acts_and_leadership_returns(pair) -> None:  # type: ignore[no-untyped-def]
-    p = pair(interval=1.0)
+    p = pair()
     leader = p.wait_leader()
     p.metrics(other_than(leader))
     actions = ("GetItem", "UpdateItem", "PutItem", "Query", "TransactWriteItems", "DeleteItem")

@@ -250,3 +250,16 @@ def test_unfinished_heals_resume_only_live_replacements_past_terminate() -> None
     dry = plan_resumption(records, Mode.DRY_RUN, False, routers)
     assert dict(dry.kept)["late"] == "started live, the daemon is not live now"
     assert HealStatus.RUNNING in {r.status for r in records}
+
+
+def test_a_replacement_that_began_terminating_is_resumed_not_abandoned() -> None:
+    """The terminate call may have reached AWS before the process died or froze: the record
+    says so before the call, and the next leader goes forward instead of deciding afresh
+    about a router whose old instance may already be gone."""
+    steps = ("capture", "tag-old")
+    begun = HealRecord("begun", "r1", Action.REPLACE, "same-ip", 0.0, False, "i-1", steps,
+                       extra={"started": "terminate"})  # fmt: skip
+    not_yet = HealRecord("not-yet", "r2", Action.REPLACE, "same-ip", 0.0, False, "i-2", steps)
+    plan = plan_resumption([begun, not_yet], Mode.LIVE, False, ["r1", "r2"])
+    assert plan.resume == ("begun",)
+    assert [h for h, _ in plan.abandon] == ["not-yet"]

@@ -24,13 +24,22 @@ class Resumption:
     kept: tuple[tuple[str, str], ...] = ()  # (heal id, why not now): live, past terminate
 
 
+def past_no_return(record: HealRecord) -> bool:
+    """Terminating was done, or begun: the call may have reached AWS before the process
+    died (or froze), so the old instance may be gone; only going forward is safe."""
+    return (
+        POINT_OF_NO_RETURN in record.steps_done
+        or record.extra.get("started") == POINT_OF_NO_RETURN
+    )
+
+
 def _refusal(record: HealRecord, mode: Mode, paused: bool) -> str | None:
     if Mode.of(record.dry_run) is not mode:
         started = Mode.of(record.dry_run)
         return f"started {started}, the daemon is not {started} now"
     if record.action is not Action.REPLACE:
         return "a soft action is not resumed; the policy decides again"
-    if POINT_OF_NO_RETURN not in record.steps_done:
+    if not past_no_return(record):
         return "stopped before terminating the old instance; the policy decides again"
     if paused:
         return "actions are paused"
@@ -50,7 +59,7 @@ def plan_resumption(
         why_not = _refusal(record, mode, paused)
         if why_not is None:
             resume.append(record.heal_id)
-        elif record.dry_run or POINT_OF_NO_RETURN not in record.steps_done:
+        elif record.dry_run or not past_no_return(record):
             abandon.append((record.heal_id, why_not))
         else:
             kept.append((record.heal_id, why_not))

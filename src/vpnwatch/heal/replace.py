@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from vpnwatch.adapters.aws import AwsApiError
@@ -135,6 +135,9 @@ class Replacement:
             self.ctx.log.info(
                 "heal step", heal_id=self.record.heal_id, router=self.record.router, step=step
             )
+            if step == "terminate":  # written ahead: a terminate in flight is not undone
+                self.record = replace(self.record, extra={**self.record.extra, "started": step})
+                self.ctx.store.save(self.record)
             changes = await self._run_step(step)
             self.record = self.record.done(step, **changes)
             self.ctx.store.save(self.record)

@@ -308,7 +308,9 @@ class DynamoLease:
             self._fence = Fence(self._me, fence)
             self._rv = rv
             self._valid_until = sent + self._lease - self._margin
-            self._previous = f"{record.holder}, fence {record.fence}" if record else None
+            self._previous = (
+                None if record is None else f"{record.holder or 'released'}, fence {record.fence}"
+            )
             self._seen = None
             self._transitions += 1
         self._say("lease taken", fence=fence, why=why, previous=self._previous)

@@ -103,14 +103,18 @@ def test_the_table_refuses_an_old_fence_even_when_the_process_believes_it_leads(
     assert table.query("state") == []
 
 
-def test_confirm_refuses_a_mutation_that_might_outlast_the_lease(
-    table: DynamoTable, clock: FakeMonotonic
+def test_confirm_renews_first_and_refuses_a_mutation_that_might_outlast_the_lease(
+    table: DynamoTable, clock: FakeMonotonic, emulated_aws: EmulatedAws
 ) -> None:
     store, fence, _ = leading(table, clock)
-    store.confirm(fence)  # 2.7 s of lease left, a mutation may take 1 s
+    clock.advance(1.8)  # 0.9 s of lease left: less than a mutation's 1 s budget ...
+    store.confirm(fence)  # ... so confirm renews first: a whole lease again
+    rv = table.get("lease", "leader")["rv"]  # type: ignore[index]
+    emulated_aws.add_fault("UpdateItem", "ProvisionedThroughputExceededException", count=-1)
     clock.advance(1.8)
     with pytest.raises(FenceLost, match=r"before a mutation.s 1\.0 s budget"):
-        store.confirm(fence)
+        store.confirm(fence)  # the renewal failed: not enough lease left to start
+    assert table.get("lease", "leader")["rv"] == rv  # type: ignore[index]
 
 
 def test_a_request_is_taken_once_and_a_withdrawn_one_is_gone(

@@ -28,8 +28,7 @@ def past_no_return(record: HealRecord) -> bool:
     """Terminating was done, or begun: the call may have reached AWS before the process
     died (or froze), so the old instance may be gone; only going forward is safe."""
     return (
-        POINT_OF_NO_RETURN in record.steps_done
-        or record.extra.get("started") == POINT_OF_NO_RETURN
+        POINT_OF_NO_RETURN in record.steps_done or record.extra.get("started") == POINT_OF_NO_RETURN
     )
 
 

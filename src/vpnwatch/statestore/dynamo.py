@@ -232,19 +232,17 @@ class DynamoStateStore:
         return item
 
     def confirm(self, fence: Fence) -> None:
+        """Right before a mutation: renew the lease (a write conditional on our fence), then
+        make sure what is left of it covers the mutation with all its retries."""
         self._mine(fence)
+        if self._lease.renew_now() != fence:
+            raise FenceLost(f"fence {fence.token} of {fence.holder} is no longer current")
         left = self._lease.remaining()
         if left < self._budget:
             raise FenceLost(
                 f"the lease ends in {left:.1f} s, before a mutation's {self._budget:.1f} s "
-                "budget: not starting one now"
+                "budget (renewals are failing): not starting one now"
             )
-        try:
-            item = self._table.get(*LEASE_KEY)
-        except VpnwatchError as exc:
-            raise FenceLost(f"cannot confirm the lease: {exc}") from None
-        if item is None or (item.get("holder"), item.get("fence")) != (fence.holder, fence.token):
-            raise FenceLost(f"fence {fence.token} of {fence.holder} is no longer current")
 
     def save_memory(self, mode: Mode, memory: Memory, *, fence: Fence) -> None:
         self._mine(fence)

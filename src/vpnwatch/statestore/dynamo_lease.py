@@ -211,6 +211,20 @@ class DynamoLease:
                 delay = self._renew_every
             self._stop.wait(delay)
 
+    def renew_now(self) -> Fence | None:
+        """Renew at once (a conditional write): right before a mutation, so the mutation
+        starts with a whole lease ahead of it. The fence held afterwards (None: lost)."""
+        with self._io:
+            fence = self.current()
+            if fence is None:
+                return None
+            try:
+                self._renew(fence)
+            except LeaseUnreadable:
+                with self._state:
+                    self._renew_failures += 1
+        return self.current()
+
     def tick(self) -> float:
         """One step: renew (leader) or watch and maybe take over (standby). Returns the
         seconds until the next step."""

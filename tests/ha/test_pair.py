@@ -238,9 +238,19 @@ def test_a_store_outage_demotes_the_leader_nobody_acts_and_leadership_returns(pa
     p = pair()
     leader = p.wait_leader()
     p.metrics(other_than(leader))
-    actions = ("GetItem", "UpdateItem", "PutItem", "Query", "TransactWriteItems", "DeleteItem")
-    for action in actions:
-        p.world.aws.add_fault(action, "ProvisionedThroughputExceededException", count=-1)
+    # The store goes out the way DynamoDB does, set through `vpnwatch lab aws-fault`:
+    # throttled writes, 5xx reads, and queries slower than the client waits.
+    faults = [
+        *[(a, "--code", "ProvisionedThroughputExceededException")
+          for a in ("UpdateItem", "PutItem", "DeleteItem")],
+        ("TransactWriteItems", "--code", "ThrottlingException"),
+        ("GetItem", "--code", "InternalServerError"),
+        ("Query", "--delay", "2"),
+    ]  # fmt: skip
+    for action, *how in faults:
+        done = lab(p, "aws-fault", action, *how, "--count", "-1")
+        assert done.returncode == 0, done.stderr
+    assert len(p.world.aws.faults()) == len(faults)
     wait_for("the leader to demote", lambda: p.leaders() == [], timeout=10 * LEASE)
     demoted = next(e for e in p.lines(leader) if e.get("event") == "lease lost: standing by")
     assert demoted["why"] == "lease expired before a renewal succeeded"
@@ -257,7 +267,8 @@ def test_a_store_outage_demotes_the_leader_nobody_acts_and_leadership_returns(pa
         assert all("observe only: dynamodb:vpnwatch-lock: unreachable" in r for r in recent), recent
         assert any(f"{ROUTER} degraded" in r or f"{ROUTER} bgp-ipsec-down" in r for r in recent)
     assert p.metrics(leader)["vpnwatch_lease_renew_failures_total"] >= 1
-    p.world.aws.clear_faults()
+    cleared_rules = lab(p, "aws-fault", "all", "--clear")
+    assert cleared_rules.stdout.strip() == f"cleared {len(faults)} fault rule(s)"
     cleared = time.time()
     back = p.wait_leader(timeout=10 * LEASE)
     wait_for(
@@ -271,6 +282,15 @@ def test_a_store_outage_demotes_the_leader_nobody_acts_and_leadership_returns(pa
     assert p.lease()["fence"] == 2 and p.lease()["holder"] == back
     resets = [e for e in p.audit() if e.get("action") == "reset-bgp"]
     assert resets and all(e["time"] >= cleared and e["fence"] == 2 for e in resets), resets
+
+
+def lab(p: Pair, *args: str) -> subprocess.CompletedProcess[str]:
+    """`vpnwatch lab ...` against the pair's world, found through a daemon's config."""
+    config = str(next(iter(p.daemons.values())).log_path.parent / "vpnwatch.yaml")
+    return subprocess.run(
+        [sys.executable, "-m", "vpnwatch", "lab", *args, "--config", config],
+        capture_output=True, text=True, env=p.base_env, timeout=120,
+    )  # fmt: skip
 
 
 def vpnwatch(p: Pair, host: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -28,7 +28,7 @@ MAX_DELAY_SECONDS = 300.0
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9.]{0,99}$")
 _ACTION = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,99}$")
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
-_SERVER_ERRORS = {"InternalError": 500, "InternalFailure": 500}
+_SERVER_ERRORS = {"InternalError": 500, "InternalFailure": 500, "InternalServerError": 500}
 _UNAVAILABLE = {"ServiceUnavailable", "Unavailable", "RequestLimitExceeded", "SlowDown"}
 _CODE_OF_STATUS = {500: "InternalError", 503: "ServiceUnavailable"}
 

@@ -159,7 +159,7 @@ def test_one_replica_without_the_lock(default_objects: Objects) -> None:
 
 
 def test_two_replicas_without_the_dynamodb_lock_are_refused() -> None:
-    with pytest.raises(helm.HelmError, match="needs config.lock.backend dynamodb"):
+    with pytest.raises(helm.HelmError, match=r"needs config\.lock\.backend dynamodb"):
         render({"replicaCount": 2})
 
 

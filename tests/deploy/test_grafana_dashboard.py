@@ -94,6 +94,8 @@ def test_required_views_are_present(dashboard: dict[str, Any]) -> None:
         "time() - vpnwatch_backup_last_success_timestamp_seconds",  # backup age
         "histogram_quantile(0.99, sum by (le) (rate(vpnwatch_poll_duration_seconds_bucket",
         "vpnwatch_poll_errors_total",
+        "vpnwatch_lease_fence",  # the pair: who leads, the fencing token
+        "vpnwatch_lease_transitions_total",
     ):
         assert needle in exprs, needle
 

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,15 @@ class Pair:
             m.group(1): float(m.group(2))
             for m in re.finditer(r"^(vpnwatch_[a-z_]+) ([0-9.e+-]+)$", text, re.M)
         }
+
+    def ready(self, host: str) -> int:
+        """HTTP status of `host`'s /readyz (a standby must be ready: a PDB counts it)."""
+        port = self._ports.setdefault(host, self.daemons[host].port())
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
 
     def leaders(self) -> list[str]:
         return [h for h in HOSTS if self.alive(h) and self.metrics(h).get("vpnwatch_leader") == 1]

@@ -74,6 +74,7 @@ def test_two_daemons_on_one_world_exactly_one_leads_for_100_cycles(pair) -> None
     )
     assert p.reasons(leader)[-1] == "no action: 6/6 routers healthy"
     assert [e["result"] for e in p.audit()] == ["leading with fence 1"]
+    assert p.ready(leader) == 200 and p.ready(standby) == 200  # the standby serves /readyz
 
 
 def test_sigkill_the_leader_and_the_standby_leads(pair) -> None:  # type: ignore[no-untyped-def]

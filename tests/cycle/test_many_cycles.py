@@ -8,6 +8,7 @@ dry-run start that leaves the live breaker alone, unreadable state, a standby.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from tests.cycle.fakes import (
@@ -152,6 +153,33 @@ async def test_a_restart_resumes_a_replacement_past_its_point_of_no_return(
     (record,) = second.store.heal_records()[0]
     assert record.status == "done" and record.steps_done.count("terminate") == 1
     assert [c for c in fleet.calls if c.endswith("launch")] == [f"{R}: launch"]  # one twin
+
+
+async def test_a_heal_that_ends_while_a_cycle_observes_is_not_resumed_from_its_stale_read(
+    tmp_path: Path,
+) -> None:
+    fleet, clock = FakeFleet.of(), FakeClock()
+    config = fleet_config(tmp_path, ladder={"unreachable": ["replace"]})
+    daemon = Daemon(config, fleet, clock)
+    fleet.hold_at = "verify"
+    fleet.fault(R, DEAD)
+    await daemon.until(lambda r: r == f"no action: heal in progress ({R} at verify)")
+
+    async def finish_the_heal() -> None:  # after the cycle read "running", before it decides
+        fleet.released.set()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        (record,) = daemon.store.heal_records()[0]
+        assert record.status == "done"
+
+    fleet.during_observe = finish_the_heal
+    await daemon.cycle()
+    fleet.during_observe = None
+    await daemon.until(lambda r: r == ALL_HEALTHY)
+    (record,) = daemon.store.heal_records()[0]
+    assert record.status == "done"
+    # carried out once: no second run of its last step from the stale "running" copy
+    assert [c for c in fleet.calls if c.endswith(": verify")] == [f"{R}: verify"]
 
 
 async def test_a_heal_abandoned_before_terminate_is_decided_afresh(tmp_path: Path) -> None:

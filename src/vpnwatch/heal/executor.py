@@ -133,10 +133,17 @@ class HealExecutor:
         self._progress = _FencedProgress(store, lease.current)
         self._audit = AuditTrail(store, lease.current, clock)
         self._tasks: dict[str, asyncio.Task[HealRecord]] = {}
+        # Heals this process finished (done or failed). A cycle that read the state before
+        # one finished still sees it "running"; it must not be resumed from that stale copy.
+        self._settled: set[str] = set()
         self.steps: dict[str, str] = {}
 
     def busy(self) -> dict[str, str]:
         return {r: self.steps.get(r, "starting") for r, t in self._tasks.items() if not t.done()}
+
+    def settled(self) -> frozenset[str]:
+        """Heal ids this process carried to an end (done or failed)."""
+        return frozenset(self._settled)
 
     def start(
         self,
@@ -207,6 +214,7 @@ class HealExecutor:
             record = replace(record, status=HealStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
             with contextlib.suppress(FenceLost):
                 self._progress.save(record)
+                self._settled.add(record.heal_id)  # only once "failed" is what the store says
             self._log.error(
                 "heal failed", heal_id=record.heal_id, router=router, error=record.error
             )
@@ -214,6 +222,7 @@ class HealExecutor:
             return record
         finally:
             self.steps.pop(router, None)
+        self._settled.add(record.heal_id)
         self._on_result(router, action, "dry_run" if record.dry_run else "success")
         return record
 

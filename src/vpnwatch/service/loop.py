@@ -187,6 +187,7 @@ class Loop:
     def _facts(self, stored: Stored, fence: Fence | None, *, as_leader: bool) -> Facts:
         executor, backups = self.parts.executor, self.parts.backups
         busy = executor.busy() if executor is not None else {}
+        settled = executor.settled() if executor is not None else frozenset()
         routers = [o for s in self.config.sites for o in s.routers]
         return Facts(
             has_backup={
@@ -198,7 +199,9 @@ class Loop:
             can_heal=executor is not None and self.config.heal.enabled,
             switch_paused=self.switch_paused(),
             busy=busy,
-            unfinished=tuple(r for r in stored.unfinished if r.router not in busy),
+            unfinished=tuple(
+                r for r in stored.unfinished if r.router not in busy and r.heal_id not in settled
+            ),
             state_problems=stored.problems,
         )
 

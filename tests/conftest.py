@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+# The scenario harness's helpers assert (assert_replaced): show their values when they fail.
+pytest.register_assert_rewrite("tests.scenarios.harness")
+
 # Tests never talk to real AWS: dummy credentials and no config/credential files.
 for _name, _value in {
     "AWS_ACCESS_KEY_ID": "testing",

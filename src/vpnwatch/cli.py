@@ -45,6 +45,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--router", help="router name as in the config")
     p.add_argument("--action", default="replace", choices=[str(a) for a in ACTIONS])
     p.add_argument("--dry-run", action="store_true", help="only log what would be done")
+    p.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="run the replacement's preflight for real (DryRun calls, no change); exit 0/1",
+    )
+    p.add_argument("--json", action="store_true", help="with --rehearse: print JSON")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--reset-breaker", action="store_true", help="close the circuit breaker")
 
@@ -117,6 +123,11 @@ def _cmd_heal(args: argparse.Namespace) -> int:
     config = load(args.config, environ=environ)
     if isinstance(config, int):
         return config
+    if args.rehearse:
+        from vpnwatch.commands.heal import rehearse_by_hand
+
+        configure_logging("json" if args.json else config.logging.format, "warning")
+        return asyncio.run(rehearse_by_hand(config, get_logger(), args.router, args.json))
     configure_logging(config.logging.format, config.logging.level)
     if args.reset_breaker:
         return ask(config, RequestKind.RESET_BREAKER)

@@ -58,6 +58,7 @@ class ControlState:
     backup_drift: dict[str, bool] = field(default_factory=dict)
     state_errors: dict[str, str] = field(default_factory=dict)  # file → why it is unreadable
     lease: Callable[[], LeaseFigures] | None = None  # read at scrape time: leadership is live
+    rehearsals: dict[str, tuple[bool, float]] = field(default_factory=dict)  # router → (ok, at)
 
     def count_heal(self, router: str, action: str, result: str) -> None:
         key = (router, action, result)
@@ -252,6 +253,24 @@ def _control_metrics(c: ControlState) -> Iterable[GaugeMetricFamily | CounterMet
     for file in sorted(c.state_errors):
         errors.add_metric([file], 1.0)
     yield errors
+    yield from _rehearsal_metrics(c.rehearsals)
+
+
+def _rehearsal_metrics(rehearsals: Mapping[str, tuple[bool, float]]) -> Iterable[GaugeMetricFamily]:
+    ok = GaugeMetricFamily(
+        "vpnwatch_rehearsal_ok",
+        "1 when the router's last replacement rehearsal (preflight, DryRun calls) passed.",
+        labels=["router"],
+    )
+    at = GaugeMetricFamily(
+        "vpnwatch_rehearsal_last_timestamp_seconds",
+        "When the router's replacement was last rehearsed (epoch).",
+        labels=["router"],
+    )
+    for router, (passed, when) in sorted(rehearsals.items()):
+        ok.add_metric([router], 1.0 if passed else 0.0)
+        at.add_metric([router], when)
+    yield from (ok, at)
 
 
 def _lease_metrics(c: ControlState) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:

@@ -51,6 +51,7 @@ class Action(StrEnum):
     RESET_BGP = "reset-bgp"
     RESTART_VPN = "restart-vpn"
     REBOOT = "reboot"
+    STOP_START = "stop-start"  # new hardware, same instance, ENI, IP, EIP and EBS config
     REPLACE = "replace"
 
     @property
@@ -72,6 +73,7 @@ _VERBS = {
     Action.RESET_BGP: "resetting BGP on",
     Action.RESTART_VPN: "restarting VPN on",
     Action.REBOOT: "rebooting",
+    Action.STOP_START: "stopping and starting",
     Action.REPLACE: "replacing",
 }
 

@@ -76,6 +76,11 @@ async def test_pull_round_trips_and_stores_the_sanitized_config(
     assert control.backup_success == {"spoke1-r1": NOW}
     assert control.backup_drift == {"spoke1-r1": False}
     assert_no_secrets(sim_lab.psks, logs, result)
+    # the VyOS it was taken on: the config-version footer and `show version`'s release
+    footer = router.core.read_file("/config/config.boot").rstrip().splitlines()[-1]
+    assert stored_text.rstrip().splitlines()[-2] == footer.strip()
+    release = {"1.1": "1.1.8", "1.3": "1.3.8", "1.4": "1.4.3", "1.5": "1.5-stream-2025-Q2"}[version]
+    assert stored_text.rstrip().endswith(f"// vpnwatch-show-version: {release}")
 
 
 async def test_unchanged_pull_writes_nothing_and_drift_is_per_router(

@@ -120,6 +120,7 @@ def test_promtool_accepts_the_exposition() -> None:
         backup_success={"hub-r1": 1000.0},
         backup_drift={"hub-r1": False},
         state_errors={"heals/x.json": "not JSON at line 1"},
+        rehearsals={"hub-r1": (True, 1000.0), "hub-r2": (False, 1000.0)},
     )
     metrics = Metrics(registry, cycle, control)
     metrics.poll_duration.observe(0.3)
@@ -178,6 +179,7 @@ def test_deploy_metrics_list_matches_what_the_daemon_exports() -> None:
         backup_success={"hub-r1": 1.0},
         backup_drift={"hub-r1": False},
         state_errors={"guards.live.json": "not JSON at line 1"},
+        rehearsals={"hub-r1": (False, 2.0)},
     )
     Metrics(registry, cycle, control).poll_duration.observe(0.1)
     exported: dict[str, set[str]] = {}

@@ -225,6 +225,10 @@ class FakeFleet:
     def ec2(self, region: str) -> FakeFleet:
         return self
 
+    def public_key_line(self) -> str:
+        """The daemon's key a replacement puts into the launch's user data."""
+        return "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFleetKeyForTheCycleTests vpnwatch"
+
 
 class Daemon:
     """One "process": the real loop, executor and file store over the fake fleet."""

@@ -91,6 +91,7 @@ def test_required_views_are_present(dashboard: dict[str, Any]) -> None:
         'router=~"$router"',  # per-router drill-down
         "vpnwatch_actions_total",  # heals and actions over time
         "vpnwatch_heal_failures_total",
+        "vpnwatch_rehearsal_ok",  # could each router be replaced now
         "time() - vpnwatch_backup_last_success_timestamp_seconds",  # backup age
         "histogram_quantile(0.99, sum by (le) (rate(vpnwatch_poll_duration_seconds_bucket",
         "vpnwatch_poll_errors_total",

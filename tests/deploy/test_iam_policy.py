@@ -175,3 +175,51 @@ def test_parliament_finds_nothing_unexpected() -> None:
     broken = text.replace('"ec2:RebootInstances"', '"ec2:RebootInstance"')
     issues = {f.issue for f in parliament.analyze_policy_string(broken).findings}
     assert "UNKNOWN_ACTION" in issues
+
+
+def _launch_statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in policy["Statement"] if "ec2:RunInstances" in as_list(s["Action"])]
+
+
+def test_the_twin_launch_tags_what_the_policy_demands_tags_on(policy: dict[str, Any]) -> None:
+    """RunInstances with aws:RequestTag conditions per resource type needs TagSpecifications
+    for each of those types, or AWS answers UnauthorizedOperation (EC2 example policies)."""
+    from vpnwatch.adapters.ec2_spec import LaunchSpec, run_instances_args
+
+    demanded = {
+        r.split(":")[-1].split("/")[0]
+        for s in _launch_statements(policy)
+        if "aws:RequestTag/vpnwatch:managed" in condition_keys(s)
+        for r in as_list(s["Resource"])
+    }
+    assert demanded == {"instance", "volume", "network-interface"}
+    spec = LaunchSpec(
+        instance_id="i-1", image_id="ami-1", instance_type="t3.small", subnet_id="subnet-1",
+        vpc_id="vpc-1", private_ip="10.0.0.11", security_group_ids=("sg-1",), key_name=None,
+        iam_instance_profile_arn=None, user_data_b64=None, disable_api_termination=False,
+        eni_id="eni-1", eni_attachment_id=None, tags={"vpnwatch:managed": "true"},
+    )  # fmt: skip
+    for keep_eni in (False, True):
+        args = run_instances_args(
+            spec, image_id="ami-1", root_device_name="/dev/xvda", user_data=None, heal_id="h",
+            keep_eni=keep_eni,
+        )  # fmt: skip
+        tagged = {t["ResourceType"] for t in args["TagSpecifications"]
+                  if {"Key": "vpnwatch:managed", "Value": "true"} in t["Tags"]}  # fmt: skip
+        created = demanded - ({"network-interface"} if keep_eni else set())
+        assert created <= tagged, (keep_eni, tagged)
+
+
+def test_every_ec2_call_vpnwatch_makes_is_in_the_policy(policy: dict[str, Any]) -> None:
+    import re
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[2] / "src" / "vpnwatch" / "adapters"
+    text = "".join(p.read_text() for p in (source / "ec2_actions.py", source / "aws.py"))
+    called = set(re.findall(r'(?:_call|_dry)\(\s*"([a-z_]+)"', text))
+    called |= set(re.findall(r'"ec2", region, "([a-z_]+)"', text))
+    allowed = {a for s in policy["Statement"] for a in as_list(s["Action"])}
+    for operation in sorted(called):
+        action = "ec2:" + "".join(w.capitalize() for w in operation.split("_"))
+        assert action in allowed, f"{action} is called but not allowed by deploy/iam/policy.json"
+    assert "iam:GetInstanceProfile" in allowed

@@ -39,6 +39,8 @@ CONTRACT = {
     "vpnwatch_backup_last_success_timestamp_seconds": {"router"},
     "vpnwatch_backup_drift": {"router"},
     "vpnwatch_state_error": {"file"},
+    "vpnwatch_rehearsal_ok": {"router"},
+    "vpnwatch_rehearsal_last_timestamp_seconds": {"router"},
 }
 
 

@@ -227,12 +227,15 @@ def test_source_verdict_shows_after_the_detection_delay(
     assert _telemetry(ec2, conn.id)[conn.tunnels[0].outside_ip]["Status"] == "UP"
 
 
-def test_state_reports_the_eip_holder_after_a_move(lab_world: LabWorld, ec2: Any) -> None:
+def test_state_reports_the_eip_holder_after_a_move(
+    lab_world: LabWorld, ec2: Any, monotonic: ManualMonotonic
+) -> None:
     router = lab_world.topology.router("hub-r2")
     site = lab_world.topology.site(router.site)
     spare = ec2.run_instances(
-        ImageId="ami-0abcdef1234567890", MinCount=1, MaxCount=1, SubnetId=site.subnet_id
+        ImageId=router.image_id, MinCount=1, MaxCount=1, SubnetId=site.subnet_id
     )["Instances"][0]["InstanceId"]
+    monotonic.advance(lab_world.realism.pending_delay)  # launched: briefly unknown, then pending
     try:
         ec2.associate_address(
             AllocationId=router.allocation_id, InstanceId=spare, AllowReassociation=True

@@ -22,6 +22,7 @@ from tests.lab.test_vyos_sim_support import (  # noqa: F401 - fixtures
 )
 from vpnwatch.errors import ParseError
 from vpnwatch.lab.vyos_sim import VERSIONS, Fault, article_config_commands
+from vpnwatch.lab.vyos_sim.boot_scripts import run_postconfig_scripts
 from vpnwatch.lab.vyos_sim.formats import check_version
 
 parsers = pytest.importorskip("vpnwatch.parsers")
@@ -98,18 +99,31 @@ async def test_faulted_router_parses_as_down(
     assert len(sas) == (2 if version == "1.1" else 0)
 
 
-async def test_console_output_parses_and_matches_the_live_key(
+async def test_a_boot_script_prints_the_fingerprint_of_the_key_the_router_presents(
     make_router: RouterFactory, client_key: asyncssh.SSHKey
 ) -> None:
-    router = make_router()
+    """A post-config boot script runs with real sh and ssh-keygen against the router's own
+    /etc/ssh, so what it prints is the real format of the router's real key."""
+    script = (
+        b"#!/bin/sh\nfor k in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -l -E sha256 -f $k; done\n"
+    )
+    router = make_router(files={"/opt/vyatta/etc/config/scripts/vyos-postconfig-bootup.script": (
+        script, 0o755, False)})  # fmt: skip
     await router.start()
-    keys = parsers.parse_console_host_keys(router.console_output())
-    assert keys.fingerprints == {"ED25519": router.host_key_fingerprint}
-    assert keys.keys == {"ssh-ed25519": router.host_key_public.split()[1]}
+    lines = await run_postconfig_scripts(router.core.fs_root)
+    assert len(lines) == 1 and lines[0].startswith("256 SHA256:"), lines
+    assert lines[0].split()[1] == router.host_key_fingerprint and lines[0].endswith("(ED25519)")
     async with ssh(router, client_key) as conn:
         live = conn.get_server_host_key()
-    assert live is not None
-    assert live.get_fingerprint("sha256") == keys.fingerprints["ED25519"]
+    assert live is not None and live.get_fingerprint("sha256") == router.host_key_fingerprint
+
+
+async def test_a_script_that_is_not_executable_does_not_run(make_router: RouterFactory) -> None:
+    script = b"#!/bin/sh\necho should not run\n"
+    router = make_router(files={"/config/scripts/vyos-postconfig-bootup.script": (
+        script, 0o644, False)})  # fmt: skip
+    await router.start()
+    assert await run_postconfig_scripts(router.core.fs_root) == []
 
 
 async def test_garbage_does_not_parse(

@@ -25,6 +25,7 @@ from tests.lab.test_vyos_sim_support import (  # noqa: F401 - fixtures
     ssh,
 )
 from vpnwatch.lab.vyos_sim import VERSIONS, Fault, RouterFleet, SimulatedRouter
+from vpnwatch.lab.vyos_sim.script import SCRIPT_TEMPLATE
 
 NEIGHBORS = ("169.254.10.1", "169.254.10.5")
 PEERS = ("203.0.113.10", "203.0.113.11")
@@ -483,19 +484,36 @@ async def test_reset_commands_drop_and_restore_sessions(
     assert unknown_peer.exit_status != 0 and unknown_neighbor.exit_status != 0
 
 
-async def test_console_output_carries_the_live_host_key(
+async def test_logins_follow_the_running_config(
     make_router: RouterFactory, client_key: asyncssh.SSHKey
 ) -> None:
+    """As on VyOS, `system login user vyos` public keys decide who may log in: a commit that
+    removes the key locks its holder out (the next connection is refused)."""
     router = make_router()
     await router.start()
-    console = router.console_output()
-    assert f"ec2: 256 {router.host_key_fingerprint} root@ip-10-0-0-10 (ED25519)" in console
-    keys = console.split("-----BEGIN SSH HOST KEY KEYS-----\n")[1].split("-----END")[0]
-    assert keys.split()[:2] == router.host_key_public.split()
+    async with ssh(router, client_key) as conn:
+        script = (
+            f"source {SCRIPT_TEMPLATE}\nconfigure\n"
+            "delete system login user vyos authentication public-keys\ncommit\nexit\n"
+        )
+        result = await conn.run("vbash -s", input=script)
+        assert result.exit_status == 0, result.stdout
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with ssh(router, client_key):
+            pass
+
+
+async def test_a_host_key_on_disk_before_boot_is_the_one_presented(
+    make_router: RouterFactory, client_key: asyncssh.SSHKey
+) -> None:
+    """vyos-1x service_ssh.py only makes a host key when none is on disk."""
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    router = make_router(files={"/etc/ssh/ssh_host_ed25519_key": (
+        key.export_private_key("openssh"), 0o600, False)})  # fmt: skip
+    await router.start()
     async with ssh(router, client_key) as conn:
         live = conn.get_server_host_key()
-    assert live is not None
-    assert live.get_fingerprint("sha256") == router.host_key_fingerprint
+    assert live is not None and live.public_data == key.public_data
 
 
 async def test_two_hundred_routers_start_and_stop_on_one_loop(

@@ -155,11 +155,12 @@ def test_state_shows_the_truth_after_a_replacement(served: Served) -> None:
     ec2 = lab_client("ec2", served.endpoint, total_max_attempts=1)
     item = ec2.describe_instances(InstanceIds=[before["instance_id"]])["Reservations"][0]
     subnet, address = item["Instances"][0]["SubnetId"], item["Instances"][0]["PrivateIpAddress"]
+    image = item["Instances"][0]["ImageId"]
     ec2.terminate_instances(InstanceIds=[before["instance_id"]])
 
     def launch() -> str:
         done = ec2.run_instances(
-            ImageId="ami-0abcdef1234567890", MinCount=1, MaxCount=1, SubnetId=subnet,
+            ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet,
             PrivateIpAddress=address,
         )  # fmt: skip
         return str(done["Instances"][0]["InstanceId"])

@@ -21,19 +21,23 @@ from tests.lab.test_world_support import (
     outside_ips,
     statuses_of,
     tunnel_statuses,
+    until,
     vyos_client,
 )
 from vpnwatch.adapters.vyos import HostKeyMismatch, SshUnreachable
 from vpnwatch.configfile import load_config
-from vpnwatch.heal.replace import BACKUP_PATH, restore_commands
 from vpnwatch.lab.clients import lab_client
 from vpnwatch.lab.labconfig import HealSettings, render_config, write_config
+from vpnwatch.lab.realism import Realism
 from vpnwatch.lab.vyos_sim import Timings
 from vpnwatch.lab.world import LabWorld
-from vpnwatch.parsers import host_key_matches, parse_console_host_keys
 
 DETECT, RELEASE, CONSOLE = 2.0, 3.0, 1.0
-AMI = "ami-0abcdef1234567890"
+PENDING, NOT_FOUND = 0.3, 0.2
+BACKUP_PATH = "/home/vyos/backup.conf"
+PRINT_KEYS = (
+    '#!/bin/sh\nfor k in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -l -E sha256 -f "$k"; done\n'
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +56,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, clock: ManualMonotonic) -> I
         boot_delay=0.05,
         router_timings=Timings(ipsec_setup=0.05, bgp_setup=0.1),
         router_version="mixed",
+        realism=Realism(pending_delay=PENDING, not_found_window=NOT_FOUND),
     )
     lab.start()
     try:
@@ -74,16 +79,36 @@ def notice(ec2: Any, clock: ManualMonotonic) -> dict[str, str]:
     return tunnel_statuses(ec2)
 
 
-def launch_same_ip(ec2: Any, world: LabWorld, name: str) -> str:
+def user_data(world: LabWorld) -> str:
+    """Logs the daemon in and prints the host key fingerprints on the console."""
+    script = "".join(f"      {line}\n" for line in PRINT_KEYS.splitlines())
+    return (
+        "#cloud-config\nssh_authorized_keys:\n"
+        f"  - {world.routers.client_key}\n"
+        "write_files:\n"
+        "  - path: /opt/vyatta/etc/config/scripts/vyatta-postconfig-bootup.script\n"
+        "    permissions: '0755'\n"
+        f"    content: |\n{script}"
+    )
+
+
+def launch_same_ip(ec2: Any, world: LabWorld, name: str, *, data: str | None = None) -> str:
     router = world.topology.router(name)
     site = world.topology.site(router.site)
     tags = [{"Key": "vpnwatch:router", "Value": name}, {"Key": "vpnwatch:heal-id", "Value": "h1"}]
     launched = ec2.run_instances(
-        ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=site.subnet_id,
+        ImageId=router.image_id, InstanceType="t3.small", MinCount=1, MaxCount=1,
+        SubnetId=site.subnet_id,
         PrivateIpAddress=router.private_ip, SecurityGroupIds=[site.security_group_id],
+        KeyName=site.key_name, UserData=user_data(world) if data is None else data,
         TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
     )  # fmt: skip
     return str(launched["Instances"][0]["InstanceId"])
+
+
+def settle(clock: ManualMonotonic) -> None:
+    """Let a launch become known to the API and leave `pending`."""
+    clock.advance(max(PENDING, NOT_FOUND))
 
 
 async def test_routers_answer_over_ssh_with_their_known_hosts_entries(world: LabWorld) -> None:
@@ -151,7 +176,7 @@ def test_a_crashed_router_takes_its_tunnels_down_after_the_detection_delay(
 
 
 def test_reboot_cures_a_router_and_a_terminated_instance_cannot_be_rebooted(
-    world: LabWorld, ec2: Any
+    world: LabWorld, ec2: Any, clock: ManualMonotonic
 ) -> None:
     name = "hub-r2"
     instance_id = world.router_instance(name)
@@ -164,8 +189,10 @@ def test_reboot_cures_a_router_and_a_terminated_instance_cannot_be_rebooted(
     assert state["State"]["Name"] == "running"
 
     site = world.topology.site("hub")
-    spare = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=site.subnet_id)
+    image = world.topology.router("hub-r1").image_id
+    spare = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=site.subnet_id)
     spare_id = spare["Instances"][0]["InstanceId"]
+    settle(clock)
     ec2.terminate_instances(InstanceIds=[spare_id])
     refused = ("IncorrectInstanceState", 400)
     assert error_of(lambda: ec2.reboot_instances(InstanceIds=[spare_id])) == refused
@@ -196,6 +223,28 @@ async def test_same_ip_replacement_brings_a_blank_router_with_a_new_host_key(
         assert "InstanceId" not in address and "NetworkInterfaceId" not in address
         clock.advance(RELEASE)
         new_id = launch_same_ip(ec2, world, name)
+        # eventual consistency: the new id is unknown for a moment, then pending
+        assert error_of(lambda: ec2.describe_instances(InstanceIds=[new_id])) == (
+            "InvalidInstanceID.NotFound", 400,
+        )  # fmt: skip
+        listed = ec2.describe_instances(
+            Filters=[{"Name": "tag:vpnwatch:heal-id", "Values": ["h1"]}]
+        )
+        assert listed["Reservations"] == []
+        clock.advance(NOT_FOUND)
+        state = ec2.describe_instances(InstanceIds=[new_id])["Reservations"][0]["Instances"][0]
+        assert state["State"]["Name"] == "pending"
+
+        def associate() -> Any:
+            return ec2.associate_address(AllocationId=router.allocation_id, InstanceId=new_id)
+
+        assert error_of(associate) == ("InvalidInstanceID", 400)
+        no_check = {"Value": False}
+        assert error_of(
+            lambda: ec2.modify_instance_attribute(InstanceId=new_id, SourceDestCheck=no_check)
+        ) == ("InvalidInstanceID", 400)
+        clock.advance(PENDING)
+        associate()
         assert world.router_instance(name) == new_id
         assert world.wait_router(name)
         assert world.router_endpoint(name) == ("127.0.0.1", port)
@@ -204,14 +253,17 @@ async def test_same_ip_replacement_brings_a_blank_router_with_a_new_host_key(
         with pytest.raises(HostKeyMismatch):
             await client.run_op(endpoint(world, name), "show version")
 
-        # the console shows the host keys once cloud-init has printed them
-        assert not ec2.get_console_output(InstanceId=new_id, Latest=True).get("Output")
-        clock.advance(CONSOLE)
+        # the console: no cloud-init host key block, but the boot script's fingerprints
+        await until("the boot script's output", lambda: _console(ec2, new_id, "SHA256:"))
         console = ec2.get_console_output(InstanceId=new_id, Latest=True)["Output"]
-        key_type, blob = live.split()
-        assert host_key_matches(parse_console_host_keys(console), key_type, blob)
+        assert "BEGIN SSH HOST KEY" not in console
+        fingerprint = world.routers.view(name)["host_key"] and _fingerprint(world, name)
+        assert f"256 {fingerprint} " in console
+        assert not ec2.get_console_output(InstanceId=new_id).get("Output")  # buffered: late
+        clock.advance(CONSOLE)
+        assert fingerprint in ec2.get_console_output(InstanceId=new_id)["Output"]
 
-        # a fresh AMI: no tunnels, no BGP, and AWS sees the tunnels down
+        # the daemon's key came with the user data: a fresh AMI, no tunnels, no BGP
         trusted = endpoint(world, name, live)
         running = await client.run_op(trusted, "show configuration commands")
         assert "protocols bgp" not in running and "vpn ipsec" not in running
@@ -219,9 +271,9 @@ async def test_same_ip_replacement_brings_a_blank_router_with_a_new_host_key(
             "DOWN"
         }
 
-        # the restore the heal does: upload, merge, commit, save
+        # a restore: upload, merge, commit, save
         await client.upload(trusted, BACKUP_PATH, backup.encode())
-        await client.run_config(trusted, restore_commands(running), save=True)
+        await client.run_config(trusted, [f"merge {BACKUP_PATH}"], save=True)
         assert world.wait_router(name, established=True)
     finally:
         await client.close()
@@ -237,6 +289,17 @@ async def test_same_ip_replacement_brings_a_blank_router_with_a_new_host_key(
     assert (entry.instance_id, entry.ssh_port) == (new_id, port)
 
 
+async def _console(ec2: Any, instance_id: str, needle: str) -> bool:
+    output = ec2.get_console_output(InstanceId=instance_id, Latest=True).get("Output") or ""
+    return needle in output
+
+
+def _fingerprint(world: LabWorld, name: str) -> str:
+    router = world.simulated_router(name)
+    assert router is not None
+    return router.host_key_fingerprint
+
+
 async def test_eni_replacement_keeps_the_interface_its_ip_and_its_eip(
     world: LabWorld, ec2: Any, clock: ManualMonotonic
 ) -> None:
@@ -250,7 +313,9 @@ async def test_eni_replacement_keeps_the_interface_its_ip_and_its_eip(
 
     def launch() -> str:
         spec = [{"DeviceIndex": 0, "NetworkInterfaceId": router.eni_id}]
-        launched = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, NetworkInterfaces=spec)
+        launched = ec2.run_instances(
+            ImageId=router.image_id, MinCount=1, MaxCount=1, NetworkInterfaces=spec
+        )
         return str(launched["Instances"][0]["InstanceId"])
 
     attachment = interface()["Attachment"]
@@ -284,6 +349,7 @@ async def test_eni_replacement_keeps_the_interface_its_ip_and_its_eip(
     new_id = launch()
     address = ec2.describe_addresses(PublicIps=[router.public_ip])["Addresses"][0]
     assert (address["InstanceId"], address["NetworkInterfaceId"]) == (new_id, router.eni_id)
+    settle(clock)
     item = ec2.describe_instances(InstanceIds=[new_id])["Reservations"][0]["Instances"][0]
     assert item["PrivateIpAddress"] == router.private_ip
     check = ec2.describe_instance_attribute(InstanceId=new_id, Attribute="sourceDestCheck")
@@ -300,7 +366,7 @@ async def test_eni_replacement_keeps_the_interface_its_ip_and_its_eip(
     assert (view["host_key"], view["bgp"]) == (live, {})  # a fresh router, blank config
 
 
-async def test_a_tampered_console_does_not_match_the_relaunched_router(
+async def test_a_man_in_the_middle_presents_another_key_than_the_console_prints(
     world: LabWorld, ec2: Any, clock: ManualMonotonic
 ) -> None:
     name = "hub-r1"
@@ -308,26 +374,29 @@ async def test_a_tampered_console_does_not_match_the_relaunched_router(
     ec2.terminate_instances(InstanceIds=[world.router_instance(name)])
     clock.advance(RELEASE)
     new_id = launch_same_ip(ec2, world, name)
+    settle(clock)
     assert world.wait_router(name)
-    clock.advance(CONSOLE)
     client = vyos_client(world)
     try:
         live = await client.fetch_host_key(endpoint(world, name))
     finally:
         await client.close()
-    keys = parse_console_host_keys(ec2.get_console_output(InstanceId=new_id)["Output"])
-    key_type, blob = live.split()
-    assert keys.keys.get(key_type) and not host_key_matches(keys, key_type, blob)
+    await until("the boot script's output", lambda: _console(ec2, new_id, "SHA256:"))
+    console = ec2.get_console_output(InstanceId=new_id, Latest=True)["Output"]
+    printed = [line.split()[1] for line in console.splitlines() if " SHA256:" in line]
+    assert printed and _fingerprint(world, name) not in printed  # not the key it presents
+    assert world.routers.view(name)["host_key"] == live
 
 
 def test_a_retried_launch_with_the_same_client_token_gets_the_same_instance(
-    world: LabWorld, ec2: Any
+    world: LabWorld, ec2: Any, clock: ManualMonotonic
 ) -> None:
     site = world.topology.site("spoke1")
+    image = world.topology.router("spoke1-r1").image_id
 
     def launch(instance_type: str) -> str:
         launched = ec2.run_instances(
-            ImageId=AMI, InstanceType=instance_type, MinCount=1, MaxCount=1,
+            ImageId=image, InstanceType=instance_type, MinCount=1, MaxCount=1,
             SubnetId=site.subnet_id, PrivateIpAddress="10.1.0.50", ClientToken="heal-token-1",
         )  # fmt: skip
         return str(launched["Instances"][0]["InstanceId"])
@@ -335,6 +404,7 @@ def test_a_retried_launch_with_the_same_client_token_gets_the_same_instance(
     first = launch("t3.small")
     assert launch("t3.small") == first  # not "10.1.0.50 is in use" by its own instance
     assert error_of(lambda: launch("t3.large")) == ("IdempotentParameterMismatch", 400)
+    settle(clock)
     found = ec2.describe_instances(
         Filters=[{"Name": "private-ip-address", "Values": ["10.1.0.50"]}]
     )["Reservations"]

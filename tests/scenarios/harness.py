@@ -19,11 +19,35 @@ UNREACHABLE_REPLACE = (
     '"bgp-ipsec-down": ["reset-bgp", "restart-vpn", "reboot", "replace"]}'
 )
 
-__all__ = ["UNREACHABLE_REPLACE", "Scenario", "audit_entries", "running_instances", "wait_for"]
+__all__ = [
+    "UNREACHABLE_REPLACE",
+    "Scenario",
+    "assert_replaced",
+    "audit_entries",
+    "running_instances",
+    "wait_for",
+]
 
 
 def running_instances(state: dict[str, Any], router: str) -> list[dict[str, Any]]:
     return [i for i in state["instances"] if i.get("router") == router and i["state"] == "running"]
+
+
+def assert_replaced(world: LabWorld, router: str, old_instance: str, private_ip: str) -> str:
+    state = world.state()
+    mine = running_instances(state, router)
+    assert len(mine) == 1, mine
+    new = mine[0]
+    assert new["instance_id"] != old_instance
+    assert new["private_ip"] == private_ip
+    assert new["source_dest_check"] is False
+    eip = world.topology.router(router).public_ip
+    assert new["public_ip"] == eip
+    assert world.aws.eip_holder(eip) == new["instance_id"]
+    old = next(i for i in state["instances"] if i["instance_id"] == old_instance)
+    assert old["state"] == "terminated"
+    assert world.wait_router(router, 30, established=True)
+    return str(new["instance_id"])
 
 
 class Scenario:
@@ -34,6 +58,7 @@ class Scenario:
         ladder: str | None = None,
         dry_run: bool = False,
         env: dict[str, str] | None = None,
+        world_options: dict[str, Any] | None = None,
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True)
@@ -44,9 +69,11 @@ class Scenario:
             boot_delay=0.5,
             console_delay=0.5,
             heal_dry_run=dry_run,
+            **(world_options or {}),
         )
         self.state_dir = workdir / "state"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("VPNWATCH_")}
+        self.env.update(self.world.daemon_environ())  # the IAM principal with iam_policy
         self.env.update(
             VPNWATCH_STATE_DIR=str(self.state_dir),
             VPNWATCH_METRICS__LISTEN="127.0.0.1:0",
@@ -54,7 +81,7 @@ class Scenario:
             VPNWATCH_HEALTH__FAILURES="2",
             VPNWATCH_HEALTH__MIN_FAILED_SECONDS="2",
             VPNWATCH_HEAL__VERIFY_WINDOWS=json.dumps(
-                dict.fromkeys(("reset_bgp", "restart_vpn", "reboot", "replace"), 8)
+                dict.fromkeys(("reset_bgp", "restart_vpn", "reboot", "stop_start", "replace"), 8)
             ),
             VPNWATCH_HEAL__COOLDOWN="5",
             VPNWATCH_HEAL__DRY_RUN="true" if dry_run else "false",
@@ -94,6 +121,13 @@ class Scenario:
                 self.daemon.stop()
         finally:
             self.world.stop()
+
+    def crash_after_backups(self, router: str) -> tuple[str, str]:
+        """Wait for every router's backup, then crash `router`: (its instance, its private IP)."""
+        self.wait_backups()
+        old = self.world.router_instance(router)
+        self.world.fault(router, "crash")
+        return old, self.world.topology.router(router).private_ip
 
     # ------------------------------------------------------------ watching
 

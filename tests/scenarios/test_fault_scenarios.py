@@ -9,65 +9,28 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
 from tests.scenarios.harness import (
     UNREACHABLE_REPLACE,
     Scenario,
+    assert_replaced,
     audit_entries,
-    running_instances,
     wait_for,
 )
-from vpnwatch.lab.world import LabWorld
 
 pytestmark = pytest.mark.e2e
 
 ROUTER = "spoke1-r1"
 
 
-@pytest.fixture
-def scenario(tmp_path: Path) -> Iterator[Callable[..., Scenario]]:
-    made: list[Scenario] = []
-
-    def make(**options: Any) -> Scenario:
-        s = Scenario(tmp_path / f"s{len(made)}", **options)
-        made.append(s)
-        s.start()
-        return s
-
-    try:
-        yield make
-    finally:
-        for s in made:
-            s.stop()
-
-
-def assert_replaced(world: LabWorld, router: str, old_instance: str, private_ip: str) -> str:
-    state = world.state()
-    mine = running_instances(state, router)
-    assert len(mine) == 1, mine
-    new = mine[0]
-    assert new["instance_id"] != old_instance
-    assert new["private_ip"] == private_ip
-    assert new["source_dest_check"] is False
-    eip = world.topology.router(router).public_ip
-    assert new["public_ip"] == eip
-    assert world.aws.eip_holder(eip) == new["instance_id"]
-    old = next(i for i in state["instances"] if i["instance_id"] == old_instance)
-    assert old["state"] == "terminated"
-    assert world.wait_router(router, 30, established=True)
-    return str(new["instance_id"])
-
-
-def test_1_crashed_router_is_replaced_with_same_ip_eip_and_bgp(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_1_crashed_router_is_replaced_with_same_ip_eip_and_bgp(
+    scenario: Callable[..., Scenario],
+) -> None:
     s = scenario(ladder=UNREACHABLE_REPLACE)
-    s.wait_backups()
-    old, ip = s.world.router_instance(ROUTER), s.world.topology.router(ROUTER).private_ip
-    s.world.fault(ROUTER, "crash")
+    old, ip = s.crash_after_backups(ROUTER)
     s.wait_reason(lambda r: r.startswith(f"replacing {ROUTER}: {ROUTER} unreachable for"))
     s.wait_heal_done(ROUTER)
     s.wait_reason(lambda r: r == "no action: 6/6 routers healthy")
@@ -76,7 +39,9 @@ def test_1_crashed_router_is_replaced_with_same_ip_eip_and_bgp(scenario) -> None
     assert {"terminate", "launch", "associate-eip", "restore"} <= set(steps)
 
 
-def test_1b_crashed_router_is_replaced_on_its_kept_network_interface(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_1b_crashed_router_is_replaced_on_its_kept_network_interface(
+    scenario: Callable[..., Scenario],
+) -> None:
     s = scenario(ladder=UNREACHABLE_REPLACE, env={"VPNWATCH_HEAL__STRATEGY": "eni"})
     s.wait_backups()
     old, ip = s.world.router_instance(ROUTER), s.world.topology.router(ROUTER).private_ip
@@ -97,7 +62,7 @@ def test_1b_crashed_router_is_replaced_on_its_kept_network_interface(scenario) -
     assert primary["NetworkInterfaceId"] == eni  # the new instance sits on the kept interface
 
 
-def test_2_bgp_down_with_ssh_fine_is_fixed_by_reset_bgp(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_2_bgp_down_with_ssh_fine_is_fixed_by_reset_bgp(scenario: Callable[..., Scenario]) -> None:
     s = scenario()
     old = s.world.router_instance(ROUTER)
     s.world.fault(ROUTER, "bgp-stuck")
@@ -108,7 +73,7 @@ def test_2_bgp_down_with_ssh_fine_is_fixed_by_reset_bgp(scenario) -> None:  # ty
     assert s.world.router_instance(ROUTER) == old
 
 
-def test_3_one_aws_tunnel_down_is_alert_only(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_3_one_aws_tunnel_down_is_alert_only(scenario: Callable[..., Scenario]) -> None:
     s = scenario()
     conn = s.world.topology.connections_of("hub-r1")[0]
     s.world.aws.set_tunnel(conn.id, conn.tunnels[0].outside_ip, "DOWN")
@@ -118,7 +83,9 @@ def test_3_one_aws_tunnel_down_is_alert_only(scenario) -> None:  # type: ignore[
     assert audit_entries(s) == []
 
 
-def test_4_both_routers_of_a_site_dead_are_healed_one_after_the_other(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_4_both_routers_of_a_site_dead_are_healed_one_after_the_other(
+    scenario: Callable[..., Scenario],
+) -> None:
     s = scenario(ladder=UNREACHABLE_REPLACE)
     s.wait_backups()
     olds = {r: s.world.router_instance(r) for r in ("spoke1-r1", "spoke1-r2")}
@@ -137,7 +104,7 @@ def test_4_both_routers_of_a_site_dead_are_healed_one_after_the_other(scenario) 
         assert_replaced(s.world, router, old, s.world.topology.router(router).private_ip)
 
 
-def test_5_throttling_and_5xx_during_a_heal_are_retried(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_5_throttling_and_5xx_during_a_heal_are_retried(scenario: Callable[..., Scenario]) -> None:
     s = scenario(ladder=UNREACHABLE_REPLACE)
     s.wait_backups()
     old, ip = s.world.router_instance(ROUTER), s.world.topology.router(ROUTER).private_ip
@@ -150,7 +117,9 @@ def test_5_throttling_and_5xx_during_a_heal_are_retried(scenario) -> None:  # ty
     assert_replaced(s.world, ROUTER, old, ip)
 
 
-def test_6_daemon_killed_after_each_step_finishes_the_heal(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_6_daemon_killed_after_each_step_finishes_the_heal(
+    scenario: Callable[..., Scenario],
+) -> None:
     s = scenario(ladder=UNREACHABLE_REPLACE)
     s.wait_backups()
     old, ip = s.world.router_instance(ROUTER), s.world.topology.router(ROUTER).private_ip
@@ -189,7 +158,7 @@ def test_6_daemon_killed_after_each_step_finishes_the_heal(scenario) -> None:  #
     assert len(launched) == 2, launched  # the old one (terminated) and exactly one new one
 
 
-def test_7_a_flapping_router_opens_the_circuit_breaker(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_7_a_flapping_router_opens_the_circuit_breaker(scenario: Callable[..., Scenario]) -> None:
     s = scenario(env={"VPNWATCH_HEAL__BREAKER__MAX_FLAPS": "2", "VPNWATCH_HEAL__PAUSED": "false"})
     for _ in range(2):
         s.world.fault(ROUTER, "ipsec-down")
@@ -205,7 +174,7 @@ def test_7_a_flapping_router_opens_the_circuit_breaker(scenario) -> None:  # typ
     assert "circuit breaker open" in s.reasons()[-1]
 
 
-def test_8_garbage_router_output_causes_no_action(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_8_garbage_router_output_causes_no_action(scenario: Callable[..., Scenario]) -> None:
     s = scenario()
     s.world.fault(ROUTER, "garbage")
     s.wait_reason(lambda r: f"{ROUTER} unknown" in r)
@@ -217,7 +186,9 @@ def test_8_garbage_router_output_causes_no_action(scenario) -> None:  # type: ig
     )
 
 
-def test_9_no_valid_backup_means_no_replacement_and_an_alert(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_9_no_valid_backup_means_no_replacement_and_an_alert(
+    scenario: Callable[..., Scenario],
+) -> None:
     s = scenario(ladder=UNREACHABLE_REPLACE, env={"VPNWATCH_BACKUP__ENABLED": "false"})
     old = s.world.router_instance(ROUTER)
     s.world.fault(ROUTER, "crash")
@@ -230,7 +201,7 @@ def test_9_no_valid_backup_means_no_replacement_and_an_alert(scenario) -> None: 
     ]
 
 
-def test_10_dry_run_changes_nothing_and_says_would_have(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_10_dry_run_changes_nothing_and_says_would_have(scenario: Callable[..., Scenario]) -> None:
     s = scenario(ladder=UNREACHABLE_REPLACE, dry_run=True)
     s.wait_backups()
     before = json.dumps(s.world.state()["instances"], sort_keys=True)
@@ -247,15 +218,18 @@ def test_10_dry_run_changes_nothing_and_says_would_have(scenario) -> None:  # ty
     )
 
 
-def test_11_host_key_not_matching_console_output_refuses_the_restore(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_11_host_key_not_matching_console_output_refuses_the_restore(
+    scenario: Callable[..., Scenario],
+) -> None:
     s = scenario(ladder=UNREACHABLE_REPLACE)
     s.wait_backups()
     s.world.tamper_next_console(ROUTER)
     s.world.fault(ROUTER, "crash")
     record = s.wait_heal_finished(ROUTER)
     assert record["status"] == "failed"
-    assert "does not match its console output" in record["error"]
+    assert "does not match the fingerprints its boot script printed" in record["error"]
     assert "restore" not in record["steps_done"]
+    assert "wait-ssh" in record["steps_done"]  # the failed record keeps the steps it did
     assert not any(e["step"] == "restore" for e in audit_entries(s))
     wait_for(
         "heal failure metric",

@@ -22,16 +22,20 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     wait_exponential,
+    wait_random_exponential,
 )
 from tenacity import Retrying as _Retrying
+from tenacity.wait import wait_base
 
 from vpnwatch.config import AwsConfig, is_loopback_url
+from vpnwatch.config.heal import HealAwsConfig
 from vpnwatch.discovery import ObservedAws, RegionResponses, RouterSelector, discover
 from vpnwatch.errors import ParseError, PermanentError, TemporaryError
 from vpnwatch.model import RouterAwsView
 from vpnwatch.redaction import redact
 
 T = TypeVar("T")
+MUTATION_CONCURRENCY = 4  # heals run one or two at a time; their calls are few and slow
 
 _THROTTLE_CODES = frozenset(
     {
@@ -92,18 +96,35 @@ def describe_error(exc: BaseException) -> str:
 class AwsClient:
     """boto3 behind a bounded thread pool; one EC2 client per region, reused."""
 
-    def __init__(self, settings: AwsConfig, *, session: boto3.session.Session | None = None):
-        self._settings = settings
+    def __init__(
+        self,
+        settings: AwsConfig,
+        *,
+        mutations: HealAwsConfig | None = None,
+        session: boto3.session.Session | None = None,
+    ):
+        """`mutations` (`heal.aws`): the heals' own client. Its timeouts and retries replace
+        the poll budget's, and its backoff has full jitter up to `retry_max_backoff`, so the
+        retries of many callers do not line up; a slow RunInstances never starves the polls."""
+        self._endpoint_url = settings.endpoint_url
         self._session = session or _session_for(settings.endpoint_url)
         self._clients: dict[tuple[str, str], Any] = {}
-        self._pool = ThreadPoolExecutor(
-            max_workers=settings.max_concurrency, thread_name_prefix="vpnwatch-aws"
+        budget: AwsConfig | HealAwsConfig = mutations or settings
+        self._max_attempts = budget.max_attempts
+        self._wait: wait_base = (
+            wait_random_exponential(
+                multiplier=mutations.retry_backoff / 2, max=mutations.retry_max_backoff
+            )
+            if mutations is not None
+            else wait_exponential(multiplier=settings.retry_backoff / 2, max=settings.retry_backoff)
         )
+        workers = MUTATION_CONCURRENCY if mutations is not None else settings.max_concurrency
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vpnwatch-aws")
         self._botocore_config = botocore.config.Config(
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
+            connect_timeout=budget.connect_timeout,
+            read_timeout=budget.read_timeout,
             retries={"total_max_attempts": 1, "mode": "standard"},  # tenacity retries instead
-            max_pool_connections=settings.max_concurrency,
+            max_pool_connections=workers,
             user_agent_extra="vpnwatch",
         )
 
@@ -113,7 +134,7 @@ class AwsClient:
             self._clients[key] = self._session.client(
                 service,  # type: ignore[call-overload]
                 region_name=region,
-                endpoint_url=self._settings.endpoint_url,
+                endpoint_url=self._endpoint_url,
                 config=self._botocore_config,
             )
         return self._clients[key]
@@ -125,10 +146,8 @@ class AwsClient:
             raise AwsCallFailed(describe_error(exc)) from None
 
         return _Retrying(
-            stop=stop_after_attempt(self._settings.max_attempts),
-            wait=wait_exponential(
-                multiplier=self._settings.retry_backoff / 2, max=self._settings.retry_backoff
-            ),
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
             retry=retry_if_exception(_is_transient),
             retry_error_callback=_final,
             reraise=True,

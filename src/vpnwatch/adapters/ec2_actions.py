@@ -1,63 +1,41 @@
 """EC2 operations used by healing, on top of AwsClient (no boto3 import here).
 
-Every operation is one API call (or a read) and is safe to repeat: the heal workflow checks
-whether a step is already done before acting, and these calls are idempotent by nature
-(terminate, associate with AllowReassociation) or by ClientToken (RunInstances).
+Every operation is one API call (or a few reads) and is safe to repeat: the heal workflows
+check whether a step is already done before acting, and these calls are idempotent by nature
+(terminate, stop, start, associate to where it already is) or by ClientToken (RunInstances).
+The `dry_*` calls send DryRun=True: "DryRunOperation" means the caller may make the call.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from vpnwatch.adapters.aws import AwsApiError, AwsClient
+from vpnwatch.adapters.aws import AwsAccessDenied, AwsApiError, AwsClient
+from vpnwatch.adapters.ec2_spec import (
+    HEAL_TAG,
+    AddressInfo,
+    LaunchSpec,
+    RouteTarget,
+    run_instances_args,
+    spec_from,
+)
 
-HEAL_TAG = "vpnwatch:heal-id"
+__all__ = ["HEAL_TAG", "AddressInfo", "DryRunResult", "Ec2Actions", "LaunchSpec", "RouteTarget"]
+_ATTRIBUTES = ("userData", "disableApiTermination", "disableApiStop",
+               "instanceInitiatedShutdownBehavior")  # fmt: skip
+_BURSTABLE = ("t2.", "t3.", "t3a.", "t4g.")
 
-
-@dataclass(frozen=True)
-class LaunchSpec:
-    """What it takes to launch a twin of an instance (captured before terminating it)."""
-
-    image_id: str
-    instance_type: str
-    subnet_id: str
-    private_ip: str
-    security_group_ids: tuple[str, ...]
-    key_name: str | None
-    iam_instance_profile_arn: str | None
-    user_data_b64: str | None
-    disable_api_termination: bool
-    eni_id: str
-    eni_attachment_id: str | None
-    tags: Mapping[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            **self.__dict__,
-            "security_group_ids": list(self.security_group_ids),
-            "tags": dict(self.tags),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> LaunchSpec:
-        return cls(
-            **{
-                **data,
-                "security_group_ids": tuple(data["security_group_ids"]),
-                "tags": dict(data["tags"]),
-            }
-        )
+DryRunResult = tuple[bool, str]  # (would be allowed, why not)
 
 
-@dataclass(frozen=True)
-class AddressInfo:
-    allocation_id: str
-    public_ip: str
-    instance_id: str | None
-    eni_id: str | None
+def _address(a: Mapping[str, Any]) -> AddressInfo:
+    return AddressInfo(
+        a["AllocationId"], a["PublicIp"], a.get("InstanceId"), a.get("NetworkInterfaceId"),
+        a.get("PrivateIpAddress"),
+    )  # fmt: skip
 
 
 class Ec2Actions:
@@ -77,6 +55,16 @@ class Ec2Actions:
         found = [i for r in page.get("Reservations", []) for i in r.get("Instances", [])]
         return found[0] if found else None
 
+    async def instance_by_id(self, instance_id: str) -> Mapping[str, Any]:
+        """DescribeInstances naming the id (InvalidInstanceID.NotFound while it settles)."""
+        page = await self._call("describe_instances", InstanceIds=[instance_id])
+        found: list[Mapping[str, Any]] = [
+            i for r in page.get("Reservations", []) for i in r.get("Instances", [])
+        ]
+        if not found:
+            raise AwsApiError("InvalidInstanceID.NotFound", f"instance {instance_id} not found")
+        return found[0]
+
     async def instances_tagged(self, key: str, value: str) -> list[Mapping[str, Any]]:
         page = await self._call(
             "describe_instances", Filters=[{"Name": f"tag:{key}", "Values": [value]}]
@@ -87,68 +75,103 @@ class Ec2Actions:
         item = await self.instance(instance_id)
         if item is None:
             raise AwsApiError("InvalidInstanceID.NotFound", f"instance {instance_id} not found")
-        user_data = await self._call(
-            "describe_instance_attribute", InstanceId=instance_id, Attribute="userData"
-        )
-        protection = await self._call(
-            "describe_instance_attribute", InstanceId=instance_id, Attribute="disableApiTermination"
-        )
-        primary = next(
-            (
-                n
-                for n in item.get("NetworkInterfaces", [])
-                if n.get("Attachment", {}).get("DeviceIndex", 0) == 0
-            ),
-            None,
-        )
-        if primary is None:
-            raise AwsApiError("MissingParameter", f"instance {instance_id} has no primary ENI")
-        profile = item.get("IamInstanceProfile") or {}
-        tags = {
-            t["Key"]: t["Value"] for t in item.get("Tags", []) if not t["Key"].startswith("aws:")
+        attributes = {
+            name: await self._call(
+                "describe_instance_attribute", InstanceId=instance_id, Attribute=name
+            )
+            for name in _ATTRIBUTES
         }
-        tags.pop(HEAL_TAG, None)
-        return LaunchSpec(
-            image_id=item["ImageId"],
-            instance_type=item["InstanceType"],
-            subnet_id=item["SubnetId"],
-            private_ip=item["PrivateIpAddress"],
-            security_group_ids=tuple(sorted(g["GroupId"] for g in item.get("SecurityGroups", []))),
-            key_name=item.get("KeyName"),
-            iam_instance_profile_arn=profile.get("Arn"),
-            user_data_b64=(user_data.get("UserData") or {}).get("Value"),
-            disable_api_termination=bool(
-                (protection.get("DisableApiTermination") or {}).get("Value", False)
-            ),
-            eni_id=primary["NetworkInterfaceId"],
-            eni_attachment_id=primary.get("Attachment", {}).get("AttachmentId"),
-            tags=tags,
+        volume_ids = [
+            m["Ebs"]["VolumeId"] for m in item.get("BlockDeviceMappings", []) if m.get("Ebs")
+        ]
+        volumes = (
+            (await self._call("describe_volumes", VolumeIds=volume_ids)).get("Volumes", [])
+            if volume_ids
+            else []
         )
+        credit = None
+        if str(item.get("InstanceType", "")).startswith(_BURSTABLE):
+            page = await self._call(
+                "describe_instance_credit_specifications", InstanceIds=[instance_id]
+            )
+            specs = page.get("InstanceCreditSpecifications", [])
+            credit = specs[0].get("CpuCredits") if specs else None
+        addresses = []
+        for eni in item.get("NetworkInterfaces", []):
+            addresses += await self._addresses("network-interface-id", eni["NetworkInterfaceId"])
+        tables = []
+        if item.get("VpcId"):
+            page = await self._call(
+                "describe_route_tables", Filters=[{"Name": "vpc-id", "Values": [item["VpcId"]]}]
+            )
+            tables = page.get("RouteTables", [])
+        try:
+            return spec_from(item, attributes, volumes, credit, addresses, tables)
+        except ValueError as exc:
+            raise AwsApiError("MissingParameter", str(exc)) from None
+
+    async def _addresses(self, name: str, value: str) -> list[AddressInfo]:
+        page = await self._call("describe_addresses", Filters=[{"Name": name, "Values": [value]}])
+        return [_address(a) for a in page.get("Addresses", [])]
 
     async def address(self, public_ip: str) -> AddressInfo | None:
-        page = await self._call(
-            "describe_addresses", Filters=[{"Name": "public-ip", "Values": [public_ip]}]
-        )
-        for a in page.get("Addresses", []):
-            return AddressInfo(
-                a["AllocationId"], a["PublicIp"], a.get("InstanceId"), a.get("NetworkInterfaceId")
-            )
-        return None
+        found = await self._addresses("public-ip", public_ip)
+        return found[0] if found else None
 
     async def address_of_instance(self, instance_id: str) -> AddressInfo | None:
-        page = await self._call(
-            "describe_addresses", Filters=[{"Name": "instance-id", "Values": [instance_id]}]
-        )
-        for a in page.get("Addresses", []):
-            return AddressInfo(
-                a["AllocationId"], a["PublicIp"], a.get("InstanceId"), a.get("NetworkInterfaceId")
-            )
-        return None
+        found = await self._addresses("instance-id", instance_id)
+        return found[0] if found else None
 
-    async def console_output(self, instance_id: str) -> str:
-        page = await self._call("get_console_output", InstanceId=instance_id, Latest=True)
-        text = page.get("Output") or ""
-        return str(text)
+    async def console_output(self, instance_id: str, *, latest: bool) -> str:
+        page = await self._call("get_console_output", InstanceId=instance_id, Latest=latest)
+        return str(page.get("Output") or "")
+
+    async def is_nitro(self, instance_type: str) -> bool:
+        """Whether the type runs on Nitro (GetConsoleOutput Latest works only there)."""
+        page = await self._call("describe_instance_types", InstanceTypes=[instance_type])
+        types = page.get("InstanceTypes", [])
+        return bool(types) and types[0].get("Hypervisor") == "nitro"
+
+    async def image(self, image_id: str) -> Mapping[str, Any] | None:
+        try:
+            page = await self._call("describe_images", ImageIds=[image_id])
+        except AwsApiError as exc:
+            if exc.code.startswith("InvalidAMIID"):
+                return None
+            raise
+        images = page.get("Images", [])
+        return images[0] if images else None
+
+    async def key_pair_exists(self, name: str) -> bool:
+        try:
+            page = await self._call("describe_key_pairs", KeyNames=[name])
+        except AwsApiError as exc:
+            if exc.code == "InvalidKeyPair.NotFound":
+                return False
+            raise
+        return bool(page.get("KeyPairs"))
+
+    async def subnet(self, subnet_id: str) -> Mapping[str, Any] | None:
+        try:
+            page = await self._call("describe_subnets", SubnetIds=[subnet_id])
+        except AwsApiError as exc:
+            if exc.code == "InvalidSubnetID.NotFound":
+                return None
+            raise
+        subnets = page.get("Subnets", [])
+        return subnets[0] if subnets else None
+
+    async def instance_profile_exists(self, profile_arn: str) -> bool:
+        name = profile_arn.rsplit("/", 1)[-1]
+        try:
+            await self._aws.call(
+                "iam", self.region, "get_instance_profile", InstanceProfileName=name
+            )
+        except AwsApiError as exc:
+            if exc.code == "NoSuchEntity":
+                return False
+            raise
+        return True
 
     async def eni_delete_on_termination(self, eni_id: str) -> bool | None:
         page = await self._call("describe_network_interfaces", NetworkInterfaceIds=[eni_id])
@@ -163,6 +186,87 @@ class Ec2Actions:
             return str(eni.get("Status"))
         return None
 
+    async def primary_eni_of(self, instance_id: str) -> str | None:
+        item = await self.instance_by_id(instance_id)
+        for eni in item.get("NetworkInterfaces", []):
+            if eni.get("Attachment", {}).get("DeviceIndex", 0) == 0:
+                return str(eni["NetworkInterfaceId"])
+        return None
+
+    async def source_dest_check(self, instance_id: str) -> bool:
+        page = await self._call(
+            "describe_instance_attribute", InstanceId=instance_id, Attribute="sourceDestCheck"
+        )
+        return bool((page.get("SourceDestCheck") or {}).get("Value", True))
+
+    async def termination_protected(self, instance_id: str) -> bool:
+        page = await self._call(
+            "describe_instance_attribute", InstanceId=instance_id, Attribute="disableApiTermination"
+        )
+        return bool((page.get("DisableApiTermination") or {}).get("Value", False))
+
+    # ------------------------------------------------------------ dry runs
+
+    async def _dry(self, operation: str, **kwargs: Any) -> DryRunResult:
+        try:
+            await self._call(operation, DryRun=True, **kwargs)
+        except AwsApiError as exc:
+            if exc.code == "DryRunOperation":
+                return True, "allowed"
+            return False, str(exc)
+        except AwsAccessDenied as exc:
+            return False, str(exc)
+        return False, "the dry run did not answer DryRunOperation"
+
+    async def dry_run_twin(
+        self, spec: LaunchSpec, *, image_id: str, root_device_name: str, user_data: bytes | None,
+        heal_id: str, keep_eni: bool,
+    ) -> DryRunResult:  # fmt: skip
+        args = run_instances_args(
+            spec, image_id=image_id, root_device_name=root_device_name, user_data=user_data,
+            heal_id=heal_id, keep_eni=keep_eni,
+        )  # fmt: skip
+        return await self._dry("run_instances", **args)
+
+    async def dry_terminate(self, instance_id: str) -> DryRunResult:
+        return await self._dry("terminate_instances", InstanceIds=[instance_id])
+
+    async def dry_stop(self, instance_id: str) -> DryRunResult:
+        return await self._dry("stop_instances", InstanceIds=[instance_id])
+
+    async def dry_start(self, instance_id: str) -> DryRunResult:
+        return await self._dry("start_instances", InstanceIds=[instance_id])
+
+    async def dry_associate(self, allocation_id: str, *, instance_id: str | None,
+                            eni_id: str | None = None) -> DryRunResult:  # fmt: skip
+        target = {"NetworkInterfaceId": eni_id} if eni_id else {"InstanceId": instance_id}
+        return await self._dry("associate_address", AllocationId=allocation_id, **target)
+
+    async def dry_modify_attribute(self, instance_id: str) -> DryRunResult:
+        return await self._dry(
+            "modify_instance_attribute", InstanceId=instance_id, SourceDestCheck={"Value": False}
+        )
+
+    async def dry_tag(self, resource_id: str, tags: Mapping[str, str]) -> DryRunResult:
+        return await self._dry(
+            "create_tags",
+            Resources=[resource_id],
+            Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+        )
+
+    async def dry_replace_route(self, route: RouteTarget, eni_id: str) -> DryRunResult:
+        return await self._dry(
+            "replace_route", RouteTableId=route.route_table_id, NetworkInterfaceId=eni_id,
+            **{route.kind: route.destination},
+        )  # fmt: skip
+
+    async def dry_keep_eni(self, eni_id: str, attachment_id: str) -> DryRunResult:
+        return await self._dry(
+            "modify_network_interface_attribute",
+            NetworkInterfaceId=eni_id,
+            Attachment={"AttachmentId": attachment_id, "DeleteOnTermination": False},
+        )
+
     # ------------------------------------------------------------ mutations
 
     async def reboot(self, instance_id: str) -> None:
@@ -170,6 +274,12 @@ class Ec2Actions:
 
     async def terminate(self, instance_id: str) -> None:
         await self._call("terminate_instances", InstanceIds=[instance_id])
+
+    async def stop(self, instance_id: str) -> None:
+        await self._call("stop_instances", InstanceIds=[instance_id])
+
+    async def start(self, instance_id: str) -> None:
+        await self._call("start_instances", InstanceIds=[instance_id])
 
     async def set_termination_protection(self, instance_id: str, enabled: bool) -> None:
         await self._call(
@@ -193,36 +303,15 @@ class Ec2Actions:
         )
 
     async def run_twin(
-        self, spec: LaunchSpec, *, client_token: str, heal_id: str, keep_eni: bool
-    ) -> str:
+        self, spec: LaunchSpec, *, client_token: str, heal_id: str, keep_eni: bool,
+        image_id: str, root_device_name: str, user_data: bytes | None,
+    ) -> str:  # fmt: skip
         """RunInstances for the replacement; idempotent through the ClientToken."""
-        tags = {**spec.tags, HEAL_TAG: heal_id}
-        args: dict[str, Any] = {
-            "ImageId": spec.image_id,
-            "InstanceType": spec.instance_type,
-            "MinCount": 1,
-            "MaxCount": 1,
-            "ClientToken": client_token,
-            "TagSpecifications": [
-                {
-                    "ResourceType": "instance",
-                    "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
-                }
-            ],
-        }
-        if keep_eni:
-            args["NetworkInterfaces"] = [{"DeviceIndex": 0, "NetworkInterfaceId": spec.eni_id}]
-        else:
-            args["SubnetId"] = spec.subnet_id
-            args["PrivateIpAddress"] = spec.private_ip
-            args["SecurityGroupIds"] = list(spec.security_group_ids)
-        if spec.key_name:
-            args["KeyName"] = spec.key_name
-        if spec.iam_instance_profile_arn:
-            args["IamInstanceProfile"] = {"Arn": spec.iam_instance_profile_arn}
-        if spec.user_data_b64:
-            args["UserData"] = base64.b64decode(spec.user_data_b64).decode("utf-8", "replace")
-        page = await self._call("run_instances", **args)
+        args = run_instances_args(
+            spec, image_id=image_id, root_device_name=root_device_name, user_data=user_data,
+            heal_id=heal_id, keep_eni=keep_eni,
+        )  # fmt: skip
+        page = await self._call("run_instances", ClientToken=client_token, **args)
         return str(page["Instances"][0]["InstanceId"])
 
     async def disable_source_dest_check(self, instance_id: str) -> None:
@@ -230,16 +319,27 @@ class Ec2Actions:
             "modify_instance_attribute", InstanceId=instance_id, SourceDestCheck={"Value": False}
         )
 
-    async def source_dest_check(self, instance_id: str) -> bool:
-        page = await self._call(
-            "describe_instance_attribute", InstanceId=instance_id, Attribute="sourceDestCheck"
-        )
-        return bool((page.get("SourceDestCheck") or {}).get("Value", True))
-
     async def associate_eip(self, allocation_id: str, instance_id: str) -> None:
+        """Associate an unassociated Elastic IP (never pulls it off another holder)."""
         await self._call(
             "associate_address",
             AllocationId=allocation_id,
             InstanceId=instance_id,
-            AllowReassociation=True,
+            AllowReassociation=False,
         )
+
+    async def replace_route(self, route: RouteTarget, eni_id: str) -> None:
+        await self._call(
+            "replace_route", RouteTableId=route.route_table_id, NetworkInterfaceId=eni_id,
+            **{route.kind: route.destination},
+        )  # fmt: skip
+
+
+def decode_user_data(user_data_b64: str | None) -> bytes | None:
+    """The raw bytes of EC2's base64 user data (never text-decoded here)."""
+    if not user_data_b64:
+        return None
+    try:
+        return base64.b64decode(user_data_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise AwsApiError("InvalidUserData", "the instance's user data is not base64") from None

@@ -39,6 +39,9 @@ from vpnwatch.adapters.vyos_ssh import (
     ConnectionWatcher,
     HostKeyTrust,
     RouterEndpoint,
+    sftp_read,
+    sftp_remove,
+    sftp_write,
 )
 from vpnwatch.config import SshConfig
 from vpnwatch.errors import ParseError
@@ -149,21 +152,28 @@ class VyosClient:
         self, router: RouterEndpoint, remote_path: str, data: bytes, *, mode: int = 0o600
     ) -> None:
         """Write `data` to `remote_path` over SFTP; the mode is set before any byte is written."""
-        state, conn = await self._connection(router)
-
-        async def transfer() -> None:
-            async with conn.start_sftp_client() as sftp:
-                attrs = asyncssh.SFTPAttrs(permissions=mode)
-                async with sftp.open(remote_path, "wb", attrs, encoding=None) as remote:
-                    await sftp.chmod(remote_path, mode)  # the file may have existed already
-                    await remote.write(data)
-
-        try:
-            await self._bounded(state, transfer, self._settings.config_timeout, "upload")
-        except asyncssh.SFTPError as exc:
-            detail = f"upload to {remote_path} failed: {exc.reason}"
-            raise CommandFailed(router.name, detail) from None
+        write = sftp_write(remote_path, data, mode)
+        await self._sftp(router, "upload", f"upload to {remote_path}", write)
         log.info("vyos.uploaded", router=router.name, path=remote_path, size=len(data))
+
+    async def download(self, router: RouterEndpoint, remote_path: str, max_bytes: int) -> bytes:
+        """Read a file over SFTP (at most `max_bytes`); CommandFailed when it cannot."""
+        read = sftp_read(remote_path, max_bytes + 1)
+        data = await self._sftp(router, "download", f"download of {remote_path}", read)
+        if len(data) > max_bytes:
+            raise OutputTooLarge(router.name, f"{remote_path} is larger than {max_bytes} bytes")
+        return data
+
+    async def remove(self, router: RouterEndpoint, remote_path: str) -> None:
+        """Delete a file over SFTP (a file that is already gone is fine)."""
+        await self._sftp(router, "remove", f"removing {remote_path}", sftp_remove(remote_path))
+        log.info("vyos.removed", router=router.name, path=remote_path)
+
+    def public_key_line(self) -> str:
+        """The daemon's own public key ("ssh-ed25519 AAAA... vpnwatch"), for user data."""
+        key = self._load_client_key(RouterEndpoint("-", "-"))
+        parts = key.export_public_key("openssh").decode().split()[:2]
+        return " ".join([*parts, "vpnwatch"])
 
     async def fetch_host_key(self, router: RouterEndpoint) -> str:
         """The host key the router presents now ("alg base64"), without trusting it.
@@ -262,13 +272,13 @@ class VyosClient:
         return session.result(chans[0].get_exit_status())
 
     async def _bounded(
-        self, state: _RouterState, work: Callable[[], Awaitable[None]], limit: float, what: str
-    ) -> None:
+        self, state: _RouterState, work: Callable[[], Awaitable[T]], limit: float, what: str
+    ) -> T:
         """Run `work` under the fleet semaphore and a timeout; SSH failures become typed."""
         async with self._sem:
             try:
                 async with asyncio.timeout(limit):
-                    await work()
+                    return await work()
             except TimeoutError:
                 detail = f"{what} did not finish within {limit:g}s"
                 raise SshTimeout(state.endpoint.name, detail) from None
@@ -276,6 +286,18 @@ class VyosClient:
                 self._forget(state)
                 detail = f"SSH session failed: {describe(exc)}"
                 raise SshUnreachable(state.endpoint.name, detail) from None
+
+    async def _sftp(
+        self, router: RouterEndpoint, what: str, doing: str, work: Callable[[Conn], Awaitable[T]]
+    ) -> T:
+        """One SFTP session's `work`, bounded like a config command; SFTP errors name `doing`."""
+        state, conn = await self._connection(router)
+        try:
+            return await self._bounded(
+                state, lambda: work(conn), self._settings.config_timeout, what
+            )
+        except asyncssh.SFTPError as exc:
+            raise CommandFailed(router.name, f"{doing} failed: {exc.reason}") from None
 
     # ---------------------------------------------------------------- connections
 

@@ -1,10 +1,11 @@
 """asyncssh plumbing of the VyOS adapter: where a router is, which host keys it may present,
-and the session that collects one command's capped output. `vyos.py` is the client."""
+the session that collects one command's capped output, and the SFTP transfers. `vyos.py` is
+the client."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,3 +186,32 @@ class HostKeyTrust:
         where = f"{router.host}:{router.port}"
         detail = script.host_key_detail(where, source, presented, fps)
         return HostKeyMismatch(router.name, detail, presented=presented, expected=fps)
+
+
+def sftp_write(path: str, data: bytes, mode: int) -> Callable[[Conn], Awaitable[None]]:
+    async def write(conn: Conn) -> None:
+        async with conn.start_sftp_client() as sftp:
+            attrs = asyncssh.SFTPAttrs(permissions=mode)
+            async with sftp.open(path, "wb", attrs, encoding=None) as remote:
+                await sftp.chmod(path, mode)  # the file may have existed already
+                await remote.write(data)
+
+    return write
+
+
+def sftp_read(path: str, max_bytes: int) -> Callable[[Conn], Awaitable[bytes]]:
+    async def read(conn: Conn) -> bytes:
+        async with conn.start_sftp_client() as sftp, sftp.open(path, "rb", encoding=None) as f:
+            data: bytes = await f.read(max_bytes)
+            return data
+
+    return read
+
+
+def sftp_remove(path: str) -> Callable[[Conn], Awaitable[None]]:
+    async def remove(conn: Conn) -> None:
+        async with conn.start_sftp_client() as sftp:
+            if await sftp.exists(path):
+                await sftp.remove(path)
+
+    return remove

@@ -1,5 +1,10 @@
 """BackupManager: pull each router's config, sanitize, store versioned, track drift.
 
+Each backup also records the VyOS it was taken on: the config-version footer of the router's
+/config/config.boot (read over SFTP; VyOS's `merge` migrates a file by it) and the release
+`show version` reports (a `// vpnwatch-show-version:` line). A replacement compares that
+release with its AMI's and restores the footer with the config.
+
 The daemon calls `run_due(now, targets)` every cycle: it starts at most one bounded
 background task that pulls the routers whose last pull is older than the interval; it
 never blocks the loop (configs are parsed and sanitized in the parse pool, with a deadline)
@@ -14,7 +19,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -35,12 +40,22 @@ from vpnwatch.parsers import parse_config
 from vpnwatch.redaction import redact, remember_secrets, secrets_in_commands
 
 SHOW_CONFIGURATION = "show configuration"
+SHOW_VERSION = "show version"
+BOOT_FILE = "/config/config.boot"
+MAX_BOOT_FILE = 4 * 1024 * 1024
 
 
 class ConfigSource(Protocol):
     """What the manager needs of the VyOS adapter (`VyosClient` is one)."""
 
     async def run_op(self, router: RouterEndpoint, command: str) -> str: ...
+
+
+@runtime_checkable
+class ConfigFiles(Protocol):
+    """A source that can also read files (SFTP): the config-version footer comes from it."""
+
+    async def download(self, router: RouterEndpoint, remote_path: str, max_bytes: int) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -187,6 +202,21 @@ class BackupManager:
         self._log.warning("backup.failed", router=router, error=reason)
         return BackupResult(router, ok=False, error=reason)
 
+    async def _version_lines(self, router: str, endpoint: RouterEndpoint) -> str:
+        """The router's config-version footer and `show version` release, as comment lines."""
+        lines = ""
+        if isinstance(self._source, ConfigFiles):
+            try:
+                boot = await self._source.download(endpoint, BOOT_FILE, MAX_BOOT_FILE)
+                lines = await parse_off_loop(
+                    config_footer, boot.decode("utf-8", "replace"),
+                    deadline=CONFIG_PARSE_DEADLINE, what=BOOT_FILE,
+                )  # fmt: skip
+            except VpnwatchError as exc:
+                self._log.warning("backup.no_version_footer", router=router, error=_reason(exc))
+        release = release_line(await self._source.run_op(endpoint, SHOW_VERSION))
+        return lines + release
+
     async def _pull(self, router: str, endpoint: RouterEndpoint, now: float) -> BackupResult:
         previous = await self.find_latest_valid(router)
         self._remember(router, previous)
@@ -196,19 +226,20 @@ class BackupManager:
             _prepare, raw, self._strip, deadline=CONFIG_PARSE_DEADLINE, what=SHOW_CONFIGURATION
         )
         check_not_shrunk(prepared.commands, previous.commands if previous else None)
-        if previous is not None and previous.commands == prepared.commands:
+        text = prepared.text + await self._version_lines(router, endpoint)
+        if previous is not None and previous.text == text:
             result = BackupResult(
                 router, ok=True, version=previous.version,
                 location=self.store.location(router, previous.version),
                 sections_removed=prepared.sections_removed,
             )  # fmt: skip
         else:
-            version = await self.store.put(router, prepared.text, now=now)
-            self._valid[router] = ValidBackup(version, prepared.text, prepared.commands)
+            version = await self.store.put(router, text, now=now)
+            self._valid[router] = ValidBackup(version, text, prepared.commands)
             sections = changed_sections(previous.commands if previous else (), prepared.commands)
             result = BackupResult(
                 router, ok=True, version=version, location=self.store.location(router, version),
-                changed=True, drift=previous is not None,
+                changed=True, drift=previous is not None and previous.commands != prepared.commands,
                 sections_removed=prepared.sections_removed, changed_sections=sections,
             )  # fmt: skip
             self._log_stored(result, first=previous is None)
@@ -295,3 +326,20 @@ def _reason(exc: BaseException, known: ValidBackup | None = None) -> str:
     """A one-line error without secrets: known secret values of the router are masked."""
     text = str(exc) or type(exc).__name__
     return redact(text, secrets_in_commands(known.commands) if known else ())
+
+
+def config_footer(boot_text: str) -> str:
+    """The comment lines after a config.boot's last closing brace (its version footer)."""
+    lines = boot_text.rstrip().splitlines()
+    last_brace = max((i for i, line in enumerate(lines) if line.strip() == "}"), default=-1)
+    kept = [ln.strip() for ln in lines[last_brace + 1 :] if ln.strip().startswith(("//", "/*"))]
+    return "".join(line + "\n" for line in kept)
+
+
+def release_line(show_version: str) -> str:
+    """`// vpnwatch-show-version: 1.4.3` from `show version` ("" when it names none)."""
+    for line in show_version.splitlines():
+        words = line.split()
+        if len(words) >= 3 and words[0] == "Version:" and words[1] == "VyOS":
+            return f"// vpnwatch-show-version: {words[2]}\n"
+    return ""

@@ -1,4 +1,5 @@
-"""`vpnwatch heal --router R --action A`: a heal by hand, through the same guards.
+"""`vpnwatch heal --router R --action A`: a heal by hand, through the same guards;
+`--rehearse`: the replacement's preflight only, changing nothing.
 
 The request is previewed first (the pure cycle step with this request, changing nothing),
 confirmed, then stored. If a daemon leads, it carries the request out and this command
@@ -8,6 +9,7 @@ follows the heal; if none runs, this command takes the lease and does it itself.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from typing import Any
@@ -18,7 +20,7 @@ from vpnwatch.commands.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from vpnwatch.commands.operator import answer_timeout, new_request, wait_answer
 from vpnwatch.config import Config
 from vpnwatch.core.records import HealRecord
-from vpnwatch.service.wiring import Service, build_service
+from vpnwatch.service.wiring import Service, build_rehearsal_side, build_service
 from vpnwatch.statestore.api import StateStore
 from vpnwatch.vocabulary import Action, HealStatus, RequestKind, RequestStatus
 
@@ -113,7 +115,8 @@ async def heal_by_hand(
             record = _record(service.store, heal_id)
         else:
             t = config.heal.timeouts
-            limit = t.terminate + t.launch + t.ssh + t.console + t.verify + 600
+            limit = t.api + t.terminate + t.launch + t.running + t.ssh + t.console
+            limit += t.restore + t.verify + 600
             record = await _follow(service.store, heal_id, limit)
         if record is None or record.status is HealStatus.RUNNING:
             print(f"heal {heal_id}: still running (see vpnwatch requests, the audit trail)")
@@ -122,3 +125,26 @@ async def heal_by_hand(
         return EXIT_OK if record.status is HealStatus.DONE else EXIT_FAILED
     finally:
         await service.close()
+
+
+async def rehearse_by_hand(config: Config, log: Any, router: str | None, as_json: bool) -> int:
+    """`vpnwatch heal --router R --rehearse [--json]`: the replacement's preflight for real
+    (reads and DryRun calls, no change). Prints {"router", "ok", "checks": [{"name", "ok",
+    "detail"}]}; exit 0 when every check passes, 1 when one does not, 2 on a config error."""
+    names = sorted(r.name for s in config.sites for r in s.routers)
+    if router is None or router not in names:
+        print(f"vpnwatch heal: --rehearse needs --router, one of {', '.join(names)}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_CONFIG
+    side = build_rehearsal_side(config, log)
+    try:
+        result = await side.rehearse(router)
+    finally:
+        await side.close()
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        for check in result.checks:
+            print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+        print(f"{router}: {'ready to be replaced' if result.ok else 'NOT ready to be replaced'}")
+    return EXIT_OK if result.ok else EXIT_FAILED

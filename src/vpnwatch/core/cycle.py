@@ -218,6 +218,9 @@ def step(
     verdicts, histories = evaluate(snapshot, memory.hysteresis, now, config.health, min_prefixes)
     cycle = _Cycle(verdicts, facts, config, now, memory.guards, memory.paused)
     decision = _decide(snapshot, requests, cycle, auto)
+    # a failed rehearsal is said, never a reason to hold: the replacement's own preflight
+    # checks again before its point of no return
+    decision = replace(decision, rehearsal_failed=tuple(sorted(facts.rehearsal_failed.items())))
     result = CycleResult(
         snapshot=snapshot,
         verdicts=verdicts,

@@ -32,6 +32,7 @@ class Facts:
     busy: Mapping[str, str] = field(default_factory=dict)  # router → step, heals running here
     unfinished: tuple[HealRecord, ...] = ()  # records still "running" and not running here
     state_problems: tuple[StateProblem, ...] = ()
+    rehearsal_failed: Mapping[str, str] = field(default_factory=dict)  # router → failed check
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Decision:
     resume: tuple[str, ...] = ()  # heal ids to continue (past their point of no return)
     abandon: tuple[tuple[str, str], ...] = ()  # (heal id, why): never got that far
     answers: tuple[RequestAnswer, ...] = ()  # operator requests taken this cycle
+    rehearsal_failed: tuple[tuple[str, str], ...] = ()  # (router, failed check): shown only
 
     @property
     def acts(self) -> bool:

@@ -81,9 +81,20 @@ def _main(decision: Decision, verdicts: Sequence[RouterVerdict]) -> str:
     return first + "".join("; " + t.removeprefix("no action: ") for t in rest)
 
 
+def rehearsal_text(failed: Sequence[tuple[str, str]]) -> str:
+    """ "replacement rehearsal failed for hub-r1 (ami: ...); +1 more" ("" when none)."""
+    if not failed:
+        return ""
+    (router, why), more = failed[0], len(failed) - 1
+    return f"replacement rehearsal failed for {router} ({why})" + (f" +{more} more" if more else "")
+
+
 def reason_line(decision: Decision, verdicts: Sequence[RouterVerdict]) -> str:
-    """The cycle's one line: the decision, then what became of operator requests."""
+    """The cycle's one line: the decision, failed rehearsals, then what became of operator
+    requests."""
     line = _main(decision, verdicts)
+    if decision.rehearsal_failed:
+        line += "; " + rehearsal_text(decision.rehearsal_failed)
     for a in decision.answers:
         line += f"; request {a.request_id} {a.status}: {a.answer}"
     return line

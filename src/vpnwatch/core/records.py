@@ -17,7 +17,7 @@ class HealRecord:
     heal_id: str
     router: str
     action: Action
-    strategy: str  # same-ip | eni | (soft actions: "-")
+    strategy: str  # same-ip | eni | (other actions: "-")
     started_at: float
     dry_run: bool
     old_instance_id: str | None
@@ -32,6 +32,7 @@ class HealRecord:
     backup_version: str | None = None
     request_id: str | None = None  # the operator request that asked for it, if any
     extra: dict[str, Any] = field(default_factory=dict)
+    launch_attempt: int = 0  # bumped when a launched twin died: the next one gets a new token
 
     def __post_init__(self) -> None:
         # the workflow passes plain strings ("done"); the record holds the vocabulary's words
@@ -39,12 +40,14 @@ class HealRecord:
         object.__setattr__(self, "status", HealStatus(self.status))
 
     def launch_token(self, fence: int) -> str:
-        """RunInstances' ClientToken: one per heal and leadership term (fencing token). A
-        retried launch within a term returns the same instance; a new leader (or a restarted
-        daemon) first adopts the instance tagged with this heal, and launches under its own
-        token only when there is none (same-ip: the private IP, eni: the interface still
-        allow one twin only)."""
-        seed = f"{self.heal_id}/fence {fence}"
+        """RunInstances' ClientToken: one per heal, launch attempt and leadership term
+        (fencing token). A retried launch within a term returns the same instance; after a
+        twin died, the next attempt is a new launch; a new leader (or a restarted daemon)
+        first adopts the instance tagged with this heal, and launches under its own token
+        only when there is none (same-ip: the private IP, eni: the interface still allow
+        one twin only)."""
+        seed = self.heal_id if self.launch_attempt == 0 else f"{self.heal_id}#{self.launch_attempt}"
+        seed += f"/fence {fence}"
         return "vpnwatch-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
 
     @property

@@ -1,8 +1,9 @@
 """Runs heals as tracked tasks while the loop keeps observing (Patroni's async executor).
 
-Soft fixes are one call each; a replacement is the step workflow in `replace.py`. Every heal
-has a record, saved through the state store (fenced) after every step; the loop's Decision
-says which heals to start, resume or abandon, and this carries it out.
+Soft fixes are one call each; a replacement is the step workflow in `replace.py`, a
+stop-start the one in `stop_start.py`. Every heal has a record, saved through the state store
+(fenced) after every step; the loop's Decision says which heals to start, resume or abandon,
+and this carries it out.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,15 +20,11 @@ from vpnwatch.adapters.vyos import RouterEndpoint, VyosClient
 from vpnwatch.config import Config
 from vpnwatch.core.records import HealRecord
 from vpnwatch.heal.audit import AuditTrail
+from vpnwatch.heal.context import Backups, ReplaceContext
 from vpnwatch.heal.gate import HealPaused, MutationGate, NotLeader
-from vpnwatch.heal.replace import (
-    BACKUP_PATH,
-    Backups,
-    ReplaceContext,
-    Replacement,
-    Timeouts,
-    restore_commands,
-)
+from vpnwatch.heal.replace import Replacement
+from vpnwatch.heal.restore import RestoreAccess
+from vpnwatch.heal.stop_start import StopStart
 from vpnwatch.statestore.api import Fence, FenceLost, Lease, StateStore
 from vpnwatch.vocabulary import Action, HealStatus
 
@@ -57,20 +54,64 @@ class HealTarget:
         return endpoint
 
 
+# A router mutation: (description, call) → through the heal's gate.
+Mutate = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
 class _Access:
-    def __init__(self, vyos: VyosClient, target: HealTarget) -> None:
+    def __init__(self, vyos: VyosClient, target: HealTarget, mutate: Mutate, log: Any) -> None:
         self._vyos = vyos
         self._target = target
+        self._mutate = mutate
+        self._log = log
 
     async def host_key(self) -> str:
         key: str = await self._vyos.fetch_host_key(self._target.endpoint())
         return key
 
-    async def restore(self, text: str, trusted_key: str) -> None:
-        endpoint = self._target.endpoint(trusted_key)
-        await self._vyos.upload(endpoint, BACKUP_PATH, text.encode(), mode=0o600)
-        running = await self._vyos.run_op(endpoint, "show configuration commands")
-        await self._vyos.run_config(endpoint, restore_commands(running), save=True)
+    def trusting(self, key: str) -> RestoreAccess:
+        return _Trusted(self._vyos, self._target.endpoint(key), self._mutate, self._log)
+
+
+class _Trusted:
+    """The relaunched router over SSH, its host key verified against its console. Every
+    change (upload, merge, save, delete) passes the heal's gate on its own."""
+
+    def __init__(
+        self, vyos: VyosClient, endpoint: RouterEndpoint, mutate: Mutate, log: Any
+    ) -> None:
+        self._vyos, self._endpoint, self._mutate, self._log = vyos, endpoint, mutate, log
+
+    async def run_op(self, command: str) -> str:
+        text: str = await self._vyos.run_op(self._endpoint, command)
+        return text
+
+    async def run_config(self, commands: Sequence[str], *, save: bool) -> None:
+        where = self._endpoint.name
+        what = (
+            f"run {len(commands)} config command(s) on {where}, commit"
+            + (" and save" if save else " (not saved)")
+            if commands
+            else f"save the restored config on {where}"
+        )
+        await self._mutate(what, lambda: self._vyos.run_config(self._endpoint, commands, save=save))
+
+    async def upload(self, path: str, data: bytes) -> None:
+        await self._mutate(
+            f"upload the backup to {path} on {self._endpoint.name}",
+            lambda: self._vyos.upload(self._endpoint, path, data, mode=0o600),
+        )
+
+    async def remove(self, path: str) -> None:
+        try:
+            await self._mutate(
+                f"delete {path} on {self._endpoint.name}",
+                lambda: self._vyos.remove(self._endpoint, path),
+            )
+        except Exception as exc:  # the PSK-bearing file stays: say so loudly, never mask why
+            self._log.error(
+                "restore file not deleted", path=path, error=f"{type(exc).__name__}: {exc}"
+            )
 
 
 class _FencedProgress:
@@ -79,12 +120,18 @@ class _FencedProgress:
     def __init__(self, store: StateStore, fence: Callable[[], Fence | None]) -> None:
         self._store = store
         self._fence = fence
+        self._saved: dict[str, HealRecord] = {}
 
     def save(self, record: HealRecord) -> None:
         fence = self._fence()
         if fence is None:
             raise FenceLost(f"not the leader: progress of {record.heal_id} not saved")
         self._store.save_heal(record, fence=fence)
+        self._saved[record.heal_id] = record
+
+    def latest(self, record: HealRecord) -> HealRecord:
+        """The record as last saved: a failed workflow keeps the steps it finished."""
+        return self._saved.get(record.heal_id, record)
 
 
 Verifier = Callable[[HealTarget, str], Awaitable[tuple[bool, str]]]
@@ -173,7 +220,8 @@ class HealExecutor:
         return record
 
     def resume(self, record: HealRecord, target: HealTarget) -> None:
-        """Continue a replacement past its point of no return (core/resume.py decided)."""
+        """Continue a replacement or stop-start past its point of no return (core/resume.py
+        decided)."""
         target = replace(
             target,
             instance_id=record.old_instance_id,
@@ -211,7 +259,8 @@ class HealExecutor:
             self._log.error("heal stopped: not the leader", heal_id=record.heal_id, error=str(exc))
             return record
         except Exception as exc:
-            record = replace(record, status=HealStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+            latest = self._progress.latest(record)
+            record = replace(latest, status=HealStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
             with contextlib.suppress(FenceLost):
                 self._progress.save(record)
                 self._settled.add(record.heal_id)  # only once "failed" is what the store says
@@ -235,29 +284,46 @@ class HealExecutor:
             log=self._log,
         )
 
+    def _context(
+        self, gate: MutationGate, record: HealRecord, target: HealTarget
+    ) -> ReplaceContext:
+        config = self._config()
+        tag = config.managed_tag
+
+        def mutate(description: str, call: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+            return gate.mutate(
+                heal_id=record.heal_id, router=record.router, action=record.action,
+                step=self.steps.get(record.router, str(record.action)),
+                description=description, call=call,
+            )  # fmt: skip
+
+        return ReplaceContext(
+            ec2=self._tools.ec2_for(target.region),
+            gate=gate,
+            store=self._progress,
+            access=_Access(self._tools.vyos, target, mutate, self._log),
+            backups=self._tools.backups,
+            verify=lambda new_id: self._tools.verify(replace(target, instance_id=new_id), new_id),
+            sleep=self._sleep,
+            on_step=lambda step: self.steps.__setitem__(record.router, step),
+            managed_tag=(tag.key, tag.value),
+            timeouts=config.heal.timeouts,
+            log=self._log,
+            public_key=self._tools.vyos.public_key_line()
+            if record.action is Action.REPLACE
+            else "",
+            strip_sections=config.backup.strip_sections,
+            ami_override=config.heal.ami.get(record.router),
+            on_record=self._remember,
+            fence=self._fence_token,
+        )
+
     async def _execute(self, record: HealRecord, target: HealTarget) -> HealRecord:
         gate = self._gate(record)
         if record.action is Action.REPLACE:
-            config = self._config()
-            tag = config.managed_tag
-            ctx = ReplaceContext(
-                ec2=self._tools.ec2_for(target.region),
-                gate=gate,
-                store=self._progress,
-                access=_Access(self._tools.vyos, target),
-                backups=self._tools.backups,
-                verify=lambda new_id: self._tools.verify(
-                    replace(target, instance_id=new_id), new_id
-                ),
-                sleep=self._sleep,
-                on_step=lambda step: self.steps.__setitem__(record.router, step),
-                managed_tag=(tag.key, tag.value),
-                timeouts=Timeouts(**config.heal.timeouts.model_dump()),
-                log=self._log,
-                on_record=self._remember,
-                fence=self._fence_token,
-            )
-            return await self._tools.replacer(record, ctx)
+            return await self._tools.replacer(record, self._context(gate, record, target))
+        if record.action is Action.STOP_START:
+            return await StopStart(record, self._context(gate, record, target)).run()
         self.steps[record.router] = record.action
         await self._soft(gate, record, target)
         record = record.done(record.action, status=HealStatus.DONE)

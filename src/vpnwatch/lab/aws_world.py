@@ -21,12 +21,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, cast
 
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.serving import make_server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from vpnwatch.lab import moto_state
 from vpnwatch.lab.control import ControlApi, ControlHandler
@@ -47,12 +42,13 @@ from vpnwatch.lab.faults import (
     refuse,
     send,
 )
+from vpnwatch.lab.lab_server import LabServer, claim_process, release_process
+from vpnwatch.lab.request_hooks import RequestHooks
 from vpnwatch.lab.safety import (
     DEFAULT_REGION,
     LabError,
     ensure_dummy_credentials,
     require_loopback_host,
-    url_for,
 )
 from vpnwatch.lab.telemetry import (
     Status,
@@ -69,19 +65,9 @@ _log = logging.getLogger("vpnwatch.lab.aws")
 _VPN_ID = re.compile(rb"<vpnConnectionId>\s*(vpn-[0-9a-f]+)\s*</vpnConnectionId>")
 _SYNC_AFTER = ("ModifyInstanceAttribute", "ModifyNetworkInterfaceAttribute")
 
-_active_lock = threading.Lock()
-_active: EmulatedAws | None = None
-
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class _QuietHandler(MotoRequestHandler):
-    """moto's handler without one access-log line per request."""
-
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
 
 
 class EmulatedAws:
@@ -110,14 +96,10 @@ class EmulatedAws:
         self._telemetry = TelemetryBook(monotonic, wall_clock, detection_delay)
         self._pool = AddressPool()
         self._regions: set[str] = {region}
-        self._before: dict[str, list[BeforeHook]] = {}
-        self._after: dict[str, list[AfterHook]] = {}
-        self._tunnel_listeners: list[Callable[[Modified], None]] = []
+        self._hooks = RequestHooks()
         self._control = ControlApi()
         self._moto: Any = None
-        self._server: Any = None
-        self._threads: list[threading.Thread] = []
-        self._stopping = threading.Event()
+        self._server: LabServer | None = None
         self._endpoint: str | None = None
         from vpnwatch.lab.control_routes import install_routes
 
@@ -127,50 +109,33 @@ class EmulatedAws:
 
     def start(self) -> str:
         """Serve on host:port (0 = any free port); returns the endpoint URL."""
-        global _active
         with self._life:
             if self._endpoint is not None:
                 return self._endpoint
-            with _active_lock:
-                if _active is not None:
-                    raise LabError("an EmulatedAws already runs in this process (moto is global)")
-                _active = self
+            claim_process(self)
             try:
                 ensure_dummy_credentials(region=self.region)
                 self._moto = DomainDispatcherApplication(create_backend_app)
-                self._server = make_server(
-                    self.host, self.port, self._wsgi, threaded=True, request_handler=_QuietHandler
-                )
+                self._server = LabServer(self.host, self.port, self._wsgi)
                 if self.reset_on_start:
                     with self._lock:
                         self._reset_state()
             except BaseException:
-                with _active_lock:
-                    _active = None
+                release_process(self)
                 raise
-            self._stopping.clear()
-            self._endpoint = url_for(self.host, self._server.server_port)
-            self._spawn("vpnwatch-lab-aws", lambda: self._server.serve_forever(poll_interval=0.1))
+            self._endpoint = self._server.start()
             if self.refresh_interval is not None:
-                self._spawn("vpnwatch-lab-telemetry", self._refresh_loop)
+                self._server.spawn("vpnwatch-lab-telemetry", self._refresh_loop)
             return self._endpoint
 
     def stop(self) -> None:
         """Stop serving and join the threads. Safe to call twice."""
-        global _active
         with self._life:
-            if self._endpoint is None:
+            if self._endpoint is None or self._server is None:
                 return
-            self._stopping.set()
-            self._server.shutdown()
-            for thread in self._threads:
-                thread.join(timeout=10)
-            self._server.server_close()
-            self._threads.clear()
+            self._server.stop()
             self._endpoint = None
-            with _active_lock:
-                if _active is self:
-                    _active = None
+            release_process(self)
 
     def __enter__(self) -> Self:
         self.start()
@@ -208,14 +173,10 @@ class EmulatedAws:
         self._pool = AddressPool()
         self._regions = {self.region}
 
-    def _spawn(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
     def _refresh_loop(self) -> None:
         interval = self.refresh_interval or 0.5
-        while not self._stopping.wait(interval):
+        assert self._server is not None
+        while not self._server.stopping.wait(interval):
             if self._telemetry.has_source:
                 try:
                     self.refresh_telemetry()
@@ -323,18 +284,20 @@ class EmulatedAws:
     def add_before_hook(self, action: str, hook: BeforeHook) -> None:
         """Run `hook(request)` before moto sees EC2 `action` ("*": any). It may fail the call
         (InjectedError) or answer it itself (CannedAnswer)."""
-        with self._lock:
-            self._before.setdefault(action, []).append(hook)
+        self._hooks.add_before(action, hook)
+
+    def set_request_gate(self, gate: BeforeHook | None) -> None:
+        """Run `gate(request)` on every AWS request (any service) before moto; it may refuse
+        it (the IAM policy of `lab serve --iam-policy`)."""
+        self._hooks.gate = gate
 
     def add_tunnel_listener(self, listener: Callable[[Modified], None]) -> None:
         """Call `listener(change)` after ModifyVpnTunnelOptions changed a tunnel."""
-        with self._lock:
-            self._tunnel_listeners.append(listener)
+        self._hooks.add_tunnel_listener(listener)
 
     def add_after_hook(self, action: str, hook: AfterHook) -> None:
         """Run `hook(call)` after moto answered `action` (any status); bytes replace the body."""
-        with self._lock:
-            self._after.setdefault(action, []).append(hook)
+        self._hooks.add_after(action, hook)
 
     # ------------------------------------------------------------ WSGI
 
@@ -346,6 +309,10 @@ class EmulatedAws:
         injected = apply_fault(self._faults, request, environ, start_response)
         if injected is not None:
             return injected
+        gate = self._hooks.gate
+        refused = gate(request) if gate is not None else None
+        if refused is not None:
+            return refuse(request, environ, start_response, refused)
         if request.service != "ec2":
             return self._call_moto(request, environ, start_response)
         with self._lock:
@@ -366,35 +333,20 @@ class EmulatedAws:
                 self._pool.check(requested_tunnels(request.params))
             except LabError as exc:
                 return InjectedError("InvalidParameterValue", 400, str(exc))
-        before: list[BeforeHook] = self._hooks(self._before, "*")
-        before += self._hooks(self._before, request.action)
-        for hook in before:
-            refusal = hook(request)
-            if refusal is not None:
-                return refusal
-        return None
+        return self._hooks.before_moto(request)
 
     def _modify_tunnel(self, request: AwsRequest, region: str) -> InjectedError | CannedAnswer:
         with self._lock:
             self._sync_region(region)
             answer, change = modify_tunnel(request, region, self._pool, self._telemetry)
-            listeners = list(self._tunnel_listeners)
         if change is not None:
-            for listener in listeners:
-                try:
-                    listener(change)
-                except Exception:  # the change is made; a broken listener must not hide it
-                    _log.exception("tunnel listener failed for %s", change.vpn_connection_id)
+            self._hooks.tunnel_modified(change)
         return answer
-
-    def _hooks(self, table: dict[str, list[Any]], action: str | None) -> list[Any]:
-        with self._lock:
-            return list(table.get(action or "", ()))
 
     def _call_moto(
         self, request: AwsRequest, environ: WsgiEnviron, start_response: StartResponse
     ) -> Iterable[bytes]:
-        hooks: list[AfterHook] = self._hooks(self._after, request.action)
+        hooks = self._hooks.after(request.action)
         if not hooks and request.action not in ("CreateVpnConnection", *_SYNC_AFTER):
             return self._moto(environ, start_response)  # type: ignore[no-any-return]
         call = call_and_capture(self._moto, request, environ)

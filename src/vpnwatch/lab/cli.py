@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from vpnwatch.lab.realism import BEHAVIOURS
 from vpnwatch.lab.runtime import ControlClient, endpoint_from_config, the_running_world
 from vpnwatch.lab.safety import LabError
 
@@ -143,6 +144,15 @@ def _add_router_options(p: argparse.ArgumentParser) -> None:
     ):
         p.add_argument(f"--{name}", type=float, default=default, metavar="S",
                        help=f"how long {what} (default %(default)s)")  # fmt: skip
+    p.add_argument("--pending-delay", type=float, default=2.0, metavar="S",
+                   help="how long a launch stays pending (default %(default)s)")  # fmt: skip
+    p.add_argument("--unfaithful", action="append", default=[], metavar="BEHAVIOUR",
+                   choices=sorted(BEHAVIOURS),
+                   help="turn one real EC2/VyOS behaviour off (repeatable): "
+                   + ", ".join(sorted(BEHAVIOURS)))  # fmt: skip
+    p.add_argument("--iam-policy", type=Path, metavar="FILE",
+                   help="limit the daemon's AWS credentials to this IAM policy; they are "
+                   "written to STATE_DIR/daemon-aws-credentials")  # fmt: skip
     p.add_argument("--heal-live", action="store_true",
                    help="write heal.dry_run: false (default: dry run)")  # fmt: skip
     p.add_argument("--heal-strategy", choices=["same-ip", "eni"], default="same-ip",
@@ -215,6 +225,7 @@ def _print_routers(routers: list[dict[str, Any]]) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from vpnwatch.lab.realism import Realism
     from vpnwatch.lab.world import LabWorld  # moto and boto3 load only here
 
     stop = threading.Event()
@@ -240,10 +251,16 @@ def _serve(args: argparse.Namespace) -> int:
         heal_strategy=args.heal_strategy,
         lock=args.lock,
         lease_seconds=args.lease_seconds,
+        realism=Realism(off=frozenset(args.unfaithful), pending_delay=args.pending_delay),
+        iam_policy=args.iam_policy,
     )
     try:
         world.start()
-        print(world.ready_line(), flush=True)
+        line = world.ready_line()
+        if world.iam is not None:
+            written = world.iam.principal.credentials_file(state_dir / "daemon-aws-credentials")
+            line += f" daemon_credentials={written}"
+        print(line, flush=True)
         while not stop.wait(1.0):
             pass
     finally:

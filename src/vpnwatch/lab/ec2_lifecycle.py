@@ -4,11 +4,12 @@
   at once (as moto does), but its private IP is only released `release_delay` seconds later
   (a kept ENI is only detached then). Until then, RunInstances on that IP or ENI fails with
   `InvalidIPAddress.InUse` (HTTP 400), not moto's 500.
-- RunInstances on a router's private IP or kept ENI: a new simulated router for that name
-  boots (fresh host key, blank config) on the same SSH port; GetConsoleOutput of the new
-  instance shows its cloud-init host key block once printed.
+- RunInstances is checked as EC2 checks it (`vpnwatch.lab.launch_checks`); the new instance
+  is pending, then running (`vpnwatch.lab.instance_states`), and boots as a stock VyOS AMI
+  with its user data (`vpnwatch.lab.ec2_boot`).
 - RebootInstances: the router reboots; a terminated instance is refused
   (`IncorrectInstanceState`; moto would revive it), as is StartInstances.
+- A launch that dies in pending releases its address like a terminated instance.
 - ModifyNetworkInterfaceAttribute `Attachment.DeleteOnTermination` is honoured.
 - RunInstances is idempotent by ClientToken (moto ignores it): a retry of a launch that
   worked gets the same reservation back, not an IP that is "in use" by its own instance.
@@ -19,22 +20,26 @@ against the world's monotonic clock.
 
 from __future__ import annotations
 
-import base64
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from xml.sax.saxutils import escape
 
 from vpnwatch.lab import moto_instances as mi
 from vpnwatch.lab.aws_world import EmulatedAws
+from vpnwatch.lab.ec2_boot import InstanceBoots
 from vpnwatch.lab.faults import ApiCall, AwsRequest, CannedAnswer, InjectedError
+from vpnwatch.lab.instance_states import InstanceStates
+from vpnwatch.lab.launch_checks import check_launch
+from vpnwatch.lab.realism import Realism
 from vpnwatch.lab.world_routers import WorldRouters
 
 _INSTANCE_IN_BODY = re.compile(rb"<instanceId>\s*(i-[0-9a-f]+)\s*</instanceId>")
 _EMPTY_ASSOCIATION = re.compile(rb"<(instanceId|networkInterfaceId)\s*/>")
-_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+_PENDING_SENSITIVE = (
+    "AssociateAddress", "ModifyInstanceAttribute", "StopInstances", "StartInstances",
+    "RebootInstances",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -60,17 +65,6 @@ def _omit_empty_association(call: ApiCall) -> bytes | None:
     return _EMPTY_ASSOCIATION.sub(b"", call.body)
 
 
-def console_response(instance_id: str, text: str | None, now: datetime) -> bytes:
-    """A GetConsoleOutput answer; no <output> while nothing is printed yet (as AWS does)."""
-    output = "" if text is None else f"<output>{base64.b64encode(text.encode()).decode()}</output>"
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<GetConsoleOutputResponse xmlns="{_NS}">'
-        f"<requestId>vpnwatch-lab</requestId><instanceId>{escape(instance_id)}</instanceId>"
-        f"<timestamp>{now.strftime('%Y-%m-%dT%H:%M:%S.000Z')}</timestamp>{output}"
-        "</GetConsoleOutputResponse>"
-    ).encode()
-
-
 class InstanceLifecycle:
     def __init__(
         self,
@@ -79,34 +73,55 @@ class InstanceLifecycle:
         *,
         release_delay: float,
         monotonic: Callable[[], float],
+        realism: Realism | None = None,
     ) -> None:
         self._aws = aws
         self.routers = routers
         self.release_delay = release_delay
+        self.realism = realism or Realism()
         self._monotonic = monotonic
+        self.states = InstanceStates(
+            self.realism, monotonic=monotonic, default_region=aws.region, on_died=self._died
+        )
+        self.boots = InstanceBoots(self.states, self.realism, lambda: self.routers, aws.region)
         self._lock = threading.RLock()
         self._pending: list[PendingRelease] = []
         self._terminated: set[str] = set()
         self._launches: dict[str, tuple[tuple[tuple[str, str], ...], bytes]] = {}  # by token
 
     def install(self) -> None:
-        aws = self._aws
+        aws, states, boots = self._aws, self.states, self.boots
         aws.add_before_hook("*", self._settle_hook)
+        aws.add_before_hook("*", states.before_any)
         aws.add_before_hook("RunInstances", self._before_run)
         aws.add_after_hook("RunInstances", self._after_run)
+        aws.add_after_hook("RunInstances", boots.after_run)
         aws.add_after_hook("TerminateInstances", self._after_terminate)
         aws.add_before_hook("RebootInstances", self._refuse_terminated("rebooted"))
         aws.add_before_hook("StartInstances", self._refuse_terminated("started"))
+        for action in _PENDING_SENSITIVE:
+            aws.add_before_hook(action, states.before_pending_sensitive)
         aws.add_after_hook("RebootInstances", self._after_reboot)
+        aws.add_after_hook("StopInstances", boots.after_stop)
+        aws.add_after_hook("StartInstances", boots.after_start)
         aws.add_before_hook("ModifyNetworkInterfaceAttribute", self._before_modify_eni)
-        aws.add_after_hook("GetConsoleOutput", self._after_console)
+        aws.add_before_hook("GetConsoleOutput", boots.before_console)
+        aws.add_after_hook("GetConsoleOutput", boots.after_console)
+        aws.add_after_hook("DescribeInstances", states.hide_fresh)
+        aws.add_after_hook("DescribeInstanceStatus", boots.status_checks)
         aws.add_after_hook("DescribeAddresses", _omit_empty_association)
+
+    def arm(self) -> None:
+        """From now on launches are pending and briefly not found (the world is built)."""
+        self.states.armed = True
 
     def clear(self) -> None:
         """Forget everything (the emulated AWS was reset)."""
         with self._lock:
             self._pending, self._launches = [], {}
             self._terminated.clear()
+        self.states.clear()
+        self.states.armed = False
 
     def _region(self, request: AwsRequest) -> str:
         return request.region or self._aws.region
@@ -114,7 +129,8 @@ class InstanceLifecycle:
     # ------------------------------------------------------------ delayed releases
 
     def settle(self) -> None:
-        """Release what is due: free IPs, detach kept ENIs."""
+        """Release what is due (free IPs, detach kept ENIs); move instance states on."""
+        self.states.settle()
         now = self._monotonic()
         with self._lock:
             due = [p for p in self._pending if p.due <= now]
@@ -144,6 +160,12 @@ class InstanceLifecycle:
     # ------------------------------------------------------------ RunInstances
 
     def _before_run(self, request: AwsRequest) -> InjectedError | CannedAnswer | None:
+        if self.realism.on("launch-checks"):
+            refused = check_launch(request, self._region(request))
+            if refused is not None:
+                return refused
+        if request.params.get("DryRun", "").lower() == "true":
+            return None  # moto answers DryRunOperation
         token = request.params.get("ClientToken")
         with self._lock:
             earlier = self._launches.get(token) if token else None
@@ -170,7 +192,7 @@ class InstanceLifecycle:
     def _after_run(self, call: ApiCall) -> None:
         if call.status != 200:
             return
-        region, routers = self._region(call.request), self.routers
+        region = self._region(call.request)
         kept = mi.requested_eni_ids(call.request.params)
         token = call.request.params.get("ClientToken")
         if token:
@@ -181,41 +203,41 @@ class InstanceLifecycle:
             mi.delete_launched_nics_on_termination(region, instance_id, call.request.params)
             if kept:
                 mi.adopt_kept_eni(region, instance_id)
-            nic = mi.primary_nic(region, instance_id)
-            if routers is None or nic is None or region != self._aws.region:
-                continue
-            name = routers.landing(nic.subnet_id, nic.private_ip, nic.eni_id)
-            if name is not None:
-                routers.launched(name, instance_id, nic.eni_id)
 
     # ------------------------------------------------------------ TerminateInstances
 
     def _after_terminate(self, call: ApiCall) -> None:
         if call.status != 200:
             return
-        region, routers = self._region(call.request), self.routers
-        due = self._monotonic() + self.release_delay
+        region = self._region(call.request)
         for instance_id in mi.instance_ids(call.request.params):
-            with self._lock:
-                if instance_id in self._terminated:
-                    continue
-                if mi.instance_state(region, instance_id) != "terminated":
-                    continue
-                self._terminated.add(instance_id)
-                nic = mi.primary_nic(region, instance_id)
-                if nic is not None:
-                    if nic.exists:  # a kept interface keeps its Elastic IP
-                        mi.keep_eip_on_eni(region, nic.eni_id)
-                    else:  # deleted with the instance: so is its EIP association
-                        mi.drop_eip_association(region, instance_id)
-                    kept = nic.eni_id if nic.exists else None
-                    self._pending.append(
-                        PendingRelease(
-                            due, region, instance_id, nic.subnet_id, nic.private_ip, kept
-                        )
-                    )
-            if routers is not None and region == self._aws.region:
-                routers.terminated(instance_id)  # waits for the SSH server to go
+            self._gone(region, instance_id)
+
+    def _died(self, region: str, instance_id: str) -> None:
+        """A launch that died in pending: its address goes as a terminated one's does."""
+        self._gone(region, instance_id)
+
+    def _gone(self, region: str, instance_id: str) -> None:
+        routers = self.routers
+        due = self._monotonic() + self.release_delay
+        with self._lock:
+            if instance_id in self._terminated:
+                return
+            if mi.instance_state(region, instance_id) != "terminated":
+                return
+            self._terminated.add(instance_id)
+            nic = mi.primary_nic(region, instance_id)
+            if nic is not None:
+                if nic.exists:  # a kept interface keeps its Elastic IP
+                    mi.keep_eip_on_eni(region, nic.eni_id)
+                else:  # deleted with the instance: so is its EIP association
+                    mi.drop_eip_association(region, instance_id)
+                kept = nic.eni_id if nic.exists else None
+                self._pending.append(
+                    PendingRelease(due, region, instance_id, nic.subnet_id, nic.private_ip, kept)
+                )
+        if routers is not None and region == self._aws.region:
+            routers.terminated(instance_id)  # waits for the SSH server to go
 
     # ------------------------------------------------------------ reboot / start
 
@@ -255,15 +277,3 @@ class InstanceLifecycle:
         if problem is not None:
             return InjectedError("InvalidAttachmentID.NotFound", 400, problem)
         return None
-
-    # ------------------------------------------------------------ console output
-
-    def _after_console(self, call: ApiCall) -> bytes | None:
-        routers = self.routers
-        if call.status != 200 or routers is None:
-            return None
-        instance_id = call.request.params.get("InstanceId", "")
-        mine, text = routers.console(instance_id)
-        if not mine:
-            return None  # not a router: moto's canned text
-        return console_response(instance_id, text, datetime.now(UTC))

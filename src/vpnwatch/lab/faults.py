@@ -27,8 +27,14 @@ WsgiApp = Callable[[WsgiEnviron, StartResponse], Iterable[bytes]]
 MAX_DELAY_SECONDS = 300.0
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9.]{0,99}$")
 _ACTION = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,99}$")
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
-_SERVER_ERRORS = {"InternalError": 500, "InternalFailure": 500, "InternalServerError": 500}
+_CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+# EC2 "Error codes": capacity errors are server errors (5xx); limits are client errors.
+_SERVER_ERRORS = {
+    "InternalError": 500, "InternalFailure": 500, "InsufficientInstanceCapacity": 500,
+    "InsufficientAddressCapacity": 500, "InsufficientCapacity": 500,
+    "InsufficientHostCapacity": 500,
+    "InternalServerError": 500,  # DynamoDB's 5xx
+}  # fmt: skip
 _UNAVAILABLE = {"ServiceUnavailable", "Unavailable", "RequestLimitExceeded", "SlowDown"}
 _CODE_OF_STATUS = {500: "InternalError", 503: "ServiceUnavailable"}
 
@@ -41,6 +47,7 @@ class AwsRequest:
     region: str | None
     action: str | None
     params: Mapping[str, str] = field(default_factory=dict)  # query-protocol params (EC2)
+    access_key: str | None = None  # the signing access key id (SigV4 credential)
 
 
 @dataclass(frozen=True)
@@ -219,17 +226,20 @@ def _s3_action(method: str, path: str, query: Mapping[str, list[str]], copy: boo
 def read_request(environ: WsgiEnviron) -> AwsRequest:
     """Classify a request; a form body is read and put back so moto still sees it."""
     scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-    region, service = (scope.group(1), scope.group(2)) if scope else (None, None)
+    key, region, service = (
+        (scope.group(1), scope.group(2), scope.group(3)) if scope else (None,) * 3
+    )
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:  # JSON protocols (DynamoDB, ...)
-        return AwsRequest(service, region, target.rsplit(".", 1)[-1])
+        return AwsRequest(service, region, target.rsplit(".", 1)[-1], access_key=key)
     path = environ.get("PATH_INFO", "/")
     if "/operation/" in path:  # rpc-v2-cbor (CloudWatch)
-        return AwsRequest(service, region, path.rsplit("/", 1)[-1])
+        return AwsRequest(service, region, path.rsplit("/", 1)[-1], access_key=key)
     query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     if service == "s3":
         copy = "HTTP_X_AMZ_COPY_SOURCE" in environ
-        return AwsRequest(service, region, _s3_action(environ["REQUEST_METHOD"], path, query, copy))
+        action = _s3_action(environ["REQUEST_METHOD"], path, query, copy)
+        return AwsRequest(service, region, action, access_key=key)
     form: dict[str, list[str]] = {}
     if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -237,7 +247,7 @@ def read_request(environ: WsgiEnviron) -> AwsRequest:
         environ["wsgi.input"] = io.BytesIO(body)
         form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     params = {k: v[0] for k, v in {**query, **form}.items() if v}
-    return AwsRequest(service, region, params.get("Action"), params)
+    return AwsRequest(service, region, params.get("Action"), params, access_key=key)
 
 
 # ---------------------------------------------------------------- error responses

@@ -25,6 +25,12 @@ DEFAULT_HEALTH_INTERVAL = 2.0
 # A lab replacement takes seconds, not minutes: fail fast when something is off.
 LAB_HEAL_TIMEOUTS = {
     "terminate": 60.0, "launch": 60.0, "ssh": 60.0, "console": 60.0, "verify": 60.0, "poll": 0.5,
+    "running": 60.0, "api": 60.0, "restore": 60.0,
+}  # fmt: skip
+# The heals' own AWS client, scaled down like everything else on loopback.
+LAB_HEAL_AWS = {
+    "connect_timeout": 1.0, "read_timeout": 5.0, "max_attempts": 4, "retry_backoff": 0.2,
+    "retry_max_backoff": 1.0,
 }  # fmt: skip
 
 
@@ -126,6 +132,7 @@ def render_config(
             "dry_run": heal.dry_run,
             "strategy": heal.strategy,
             "timeouts": dict(heal.timeouts),
+            "aws": dict(LAB_HEAL_AWS),
         },
         "backup": {"enabled": ssh is not None, "store": "dir"}
         | ({"directory": str(state_dir / "shared-backups")} if lock else {}),

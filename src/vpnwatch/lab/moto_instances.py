@@ -210,3 +210,47 @@ def adopt_kept_eni(region: str, instance_id: str) -> None:
     for eip in list(ec2_backend(region).addresses):
         if eip.eni is nic:
             eip.instance = found
+
+
+def eni_instance(region: str, eni_id: str) -> str | None:
+    """The instance an interface is attached to now, if any."""
+    eni = ec2_backend(region).enis.get(eni_id)
+    return str(eni.instance.id) if eni is not None and eni.instance is not None else None
+
+
+def image(region: str, image_id: str) -> Any | None:
+    return ec2_backend(region).amis.get(image_id)
+
+
+def key_pair_public(region: str, name: str) -> str | None:
+    """The OpenSSH public key line of a key pair (None: no such key pair)."""
+    pair = ec2_backend(region).key_pairs.get(name)
+    if pair is None:
+        return None
+    public = getattr(pair, "material_public", None)
+    if isinstance(public, bytes):
+        public = public.decode("utf-8", "replace")
+    return " ".join(str(public).split()[:2]) if public else ""
+
+
+def tag_primary_eni(region: str, instance_id: str, tags: Mapping[str, str]) -> None:
+    """TagSpecifications for `network-interface` (moto ignores them)."""
+    found = instance(region, instance_id)
+    nic = found.nics.get(0) if found is not None else None
+    if nic is not None and tags:
+        ec2_backend(region).create_tags([nic.id], dict(tags))
+
+
+def set_termination_protection(region: str, instance_id: str, value: bool) -> None:
+    """RunInstances DisableApiTermination (moto ignores it at launch)."""
+    found = instance(region, instance_id)
+    if found is not None:
+        found.disable_api_termination = value
+
+
+def keep_eip_on_instance(region: str, instance_id: str) -> None:
+    """A stopped or started instance keeps its Elastic IP (moto drops the interface's)."""
+    found = instance(region, instance_id)
+    nic = found.nics.get(0) if found is not None else None
+    if nic is not None:
+        keep_eip_on_eni(region, nic.id)

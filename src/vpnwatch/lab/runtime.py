@@ -188,6 +188,14 @@ class ControlClient:
         result: dict[str, Any] = self.request("POST", "/_lab/routers/fault", body)["router"]
         return result
 
+    def impair(self, router: str) -> str:
+        """The router's host breaks (status checks fail until stop and start)."""
+        return str(self.request("POST", "/_lab/routers/impair", {"router": router})["instance_id"])
+
+    def doom_next_launch(self, router: str, code: str, message: str) -> None:
+        body = {"router": router, "code": code, "message": message}
+        self.request("POST", "/_lab/routers/doom-launch", body)
+
     def tamper_next_console(self, router: str) -> None:
         self.request("POST", "/_lab/routers/tamper-console", {"router": router})
 

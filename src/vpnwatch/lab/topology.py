@@ -1,21 +1,30 @@
 """The article's world, built through boto3 against the emulated endpoint (real HTTP, the way a
 human would click it together): a hub VPC and two spokes, two VyOS routers each, and VPN
 connections hub VGW → every spoke router and spoke VGW → every hub router.
+
+As an operator following docs/operations.md sets it up: VyOS AMIs registered with their
+version in the name, one real key pair per site, an instance profile for the routers, the
+managed tag on each router's instance, root volume, network interface, Elastic IP and
+route table, and user data that sets the router's host name at first boot.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import asyncssh
 
 from vpnwatch.lab.clients import lab_client
 from vpnwatch.lab.safety import DEFAULT_REGION, require_loopback_url
 from vpnwatch.lab.tags import MANAGED_TAG, ROUTER_TAG, SITE_TAG
 
 ROUTER_BGP_ASN = 65000
-ROUTER_AMI = "ami-0abcdef1234567890"  # a VyOS image in real life; moto does not check
-ROUTER_INSTANCE_TYPE = "t3.small"
+ROUTER_INSTANCE_TYPE = "t3.small"  # Nitro: GetConsoleOutput Latest works
+ROUTER_ROLE = "vpnwatch-router"  # the routers' instance profile and role
+RELEASES = {"1.1": "1.1.8", "1.3": "1.3.8", "1.4": "1.4.3"}
 
 
 # ---------------------------------------------------------------- what to build
@@ -64,6 +73,7 @@ class Site:
     vpn_gateway_id: str
     security_group_id: str
     key_name: str
+    key_public: str  # the key pair's OpenSSH public key line
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,7 @@ class Router:
     allocation_id: str
     eni_id: str
     customer_gateway_id: str
+    image_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,7 @@ class Topology:
     sites: tuple[Site, ...]
     routers: tuple[Router, ...]
     connections: tuple[Connection, ...]
+    images: Mapping[str, str] = field(default_factory=dict)  # VyOS version → AMI id
 
     @property
     def tunnels(self) -> tuple[Tunnel, ...]:
@@ -152,6 +164,7 @@ def _build_network(ec2: Any, spec: SiteSpec, az: str) -> dict[str, str]:
         ]
     )["RouteTables"][0]["RouteTableId"]
     ec2.create_route(RouteTableId=main_table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+    ec2.create_tags(Resources=[main_table], Tags=_tags("route-table", spec.name)[0]["Tags"])
     group_id = ec2.create_security_group(
         GroupName=f"{spec.name}-vpn-routers",
         Description="VyOS VPN routers: IKE, NAT-T, ESP, SSH",
@@ -169,7 +182,10 @@ def _build_network(ec2: Any, spec: SiteSpec, az: str) -> dict[str, str]:
         ],
     )
     key_name = f"vpnwatch-{spec.name}"
-    ec2.create_key_pair(KeyName=key_name)  # the private key is not needed and not kept
+    # The site admin's own key pair (its private key is not the daemon's, and not kept).
+    admin_key = asyncssh.generate_private_key("ssh-ed25519")
+    key_public = admin_key.export_public_key("openssh").decode().split()[:2]
+    ec2.import_key_pair(KeyName=key_name, PublicKeyMaterial=" ".join(key_public).encode())
     gateway = ec2.create_vpn_gateway(
         Type="ipsec.1",
         AmazonSideAsn=spec.amazon_side_asn,
@@ -181,14 +197,22 @@ def _build_network(ec2: Any, spec: SiteSpec, az: str) -> dict[str, str]:
         "subnet_id": subnet_id,
         "security_group_id": group_id,
         "key_name": key_name,
+        "key_public": " ".join(key_public),
         "vpn_gateway_id": gateway,
     }
 
 
-def _build_router(ec2: Any, spec: SiteSpec, site: Site, name: str, private_ip: str) -> Router:
+def router_user_data(name: str) -> str:
+    """What the operator gave each router at launch (cloud-init applies it at first boot)."""
+    return f"#cloud-config\nvyos_config_commands:\n  - set system host-name '{name}'\n"
+
+
+def _build_router(
+    ec2: Any, spec: SiteSpec, site: Site, name: str, private_ip: str, image_id: str
+) -> Router:
     router_tags = {ROUTER_TAG: name, SITE_TAG: spec.name}
     instance = ec2.run_instances(
-        ImageId=ROUTER_AMI,
+        ImageId=image_id,
         InstanceType=ROUTER_INSTANCE_TYPE,
         MinCount=1,
         MaxCount=1,
@@ -196,7 +220,13 @@ def _build_router(ec2: Any, spec: SiteSpec, site: Site, name: str, private_ip: s
         PrivateIpAddress=private_ip,
         SecurityGroupIds=[site.security_group_id],
         KeyName=site.key_name,
-        TagSpecifications=_tags("instance", name, router_tags),
+        IamInstanceProfile={"Name": ROUTER_ROLE},
+        UserData=router_user_data(name),
+        TagSpecifications=[
+            *_tags("instance", name, router_tags),
+            *_tags("volume", name, router_tags),
+            *_tags("network-interface", name, router_tags),
+        ],
     )["Instances"][0]
     instance_id = instance["InstanceId"]
     eni_id = instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
@@ -225,6 +255,7 @@ def _build_router(ec2: Any, spec: SiteSpec, site: Site, name: str, private_ip: s
         allocation_id=address["AllocationId"],
         eni_id=eni_id,
         customer_gateway_id=cgw_id,
+        image_id=image_id,
     )
 
 
@@ -253,15 +284,49 @@ def _tunnels_of(description: dict[str, Any]) -> tuple[Tunnel, ...]:
     return tuple(tunnels)
 
 
+def register_images(ec2: Any, versions: set[str]) -> dict[str, str]:
+    """One VyOS AMI per version, named as VyOS's own images are ("vyos-1.4.3-...")."""
+    images = {}
+    for version in sorted(versions):
+        release = RELEASES.get(version, version)
+        images[version] = ec2.register_image(
+            Name=f"vyos-{release}-amd64-lab",
+            Description=f"VyOS {release} (vpnwatch lab)",
+            Architecture="x86_64",
+            RootDeviceName="/dev/xvda",
+            VirtualizationType="hvm",
+            BlockDeviceMappings=[
+                {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 10, "VolumeType": "gp3"}}
+            ],
+        )["ImageId"]
+    return images
+
+
+def _router_profile(endpoint_url: str, region: str) -> None:
+    iam = lab_client("iam", endpoint_url, region)
+    trust = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+        '{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+    )
+    iam.create_role(RoleName=ROUTER_ROLE, AssumeRolePolicyDocument=trust)
+    iam.create_instance_profile(InstanceProfileName=ROUTER_ROLE)
+    iam.add_role_to_instance_profile(InstanceProfileName=ROUTER_ROLE, RoleName=ROUTER_ROLE)
+
+
 def build_topology(
     endpoint_url: str,
     *,
     region: str = DEFAULT_REGION,
     sites: tuple[SiteSpec, ...] = ARTICLE_SITES,
+    versions: Mapping[str, str] | None = None,
 ) -> Topology:
-    """Create the world in the emulated AWS at `endpoint_url` (loopback only) and describe it."""
+    """Create the world in the emulated AWS at `endpoint_url` (loopback only) and describe it.
+    `versions`: router name → VyOS version (default 1.4): its AMI."""
     require_loopback_url(endpoint_url)
     ec2 = lab_client("ec2", endpoint_url, region)
+    chosen = dict(versions or {})
+    images = register_images(ec2, {chosen.get(r, "1.4") for s in sites for r, _ in s.routers})
+    _router_profile(endpoint_url, region)
     az = f"{region}a"
     built_sites: list[Site] = []
     routers: list[Router] = []
@@ -271,7 +336,10 @@ def build_topology(
             name=spec.name, role=spec.role, cidr=spec.cidr, subnet_cidr=spec.subnet_cidr, **net
         )
         built_sites.append(site)
-        routers += [_build_router(ec2, spec, site, name, ip) for name, ip in spec.routers]
+        routers += [
+            _build_router(ec2, spec, site, name, ip, images[chosen.get(name, "1.4")])
+            for name, ip in spec.routers
+        ]
     by_site = {s.name: s for s in built_sites}
     by_router = {r.name: r for r in routers}
     created: list[tuple[str, str, str]] = []  # (vpn id, gateway site, router)
@@ -307,4 +375,4 @@ def build_topology(
         )
         for vpn_id, gateway_site, router_name in created
     )
-    return Topology(region, tuple(built_sites), tuple(routers), connections)
+    return Topology(region, tuple(built_sites), tuple(routers), connections, images)

@@ -2,11 +2,13 @@
 in it, one simulated VyOS router per topology router (on one event loop the world owns, in
 its own thread), and the daemon config pointing at all of it.
 
-Instance replacement behaves as in AWS (`vpnwatch.lab.ec2_lifecycle`): a terminated router
-goes down at once and its private IP is released `release_delay` seconds later; a router
-relaunched on its IP or kept ENI boots after `boot_delay` with a fresh host key and a blank
-config on the same SSH port, and its console output shows the host keys `console_delay`
-seconds after boot.
+Instances behave as in EC2 with a stock VyOS AMI, by default (`realism`, see
+`vpnwatch.lab.realism`; a test opts out by name): a terminated router goes down at once and
+its private IP is released `release_delay` seconds later; a launched instance is pending,
+then boots after `boot_delay` as its AMI's VyOS with a fresh host key, only its key pair's
+and user data's logins and its user data applied, on the same SSH port; its console shows
+no host keys, and without Latest only `console_delay` seconds late. With `iam_policy`, the
+daemon's credentials (`daemon_environ()`) are limited to that IAM policy.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Self
 
 from vpnwatch.lab.aws_world import EmulatedAws
 from vpnwatch.lab.ec2_lifecycle import InstanceLifecycle, PendingRelease
+from vpnwatch.lab.iam_gate import IamGate
 from vpnwatch.lab.labconfig import (
     DEFAULT_HEALTH_INTERVAL,
     DEFAULT_METRICS_LISTEN,
@@ -32,7 +35,13 @@ from vpnwatch.lab.labconfig import (
 )
 from vpnwatch.lab.lock_table import DEFAULT_TABLE, create_lock_table, lock_section, table_items
 from vpnwatch.lab.loop_thread import LoopThread
-from vpnwatch.lab.router_plans import VersionChoice, plan_routers, router_of_connection
+from vpnwatch.lab.realism import Realism
+from vpnwatch.lab.router_plans import (
+    VersionChoice,
+    plan_routers,
+    router_of_connection,
+    versions_for,
+)
 from vpnwatch.lab.runtime import RuntimeRecord, remove_record, write_record
 from vpnwatch.lab.safety import DEFAULT_REGION, LabError
 from vpnwatch.lab.ssh_files import ClientKey, new_client_key, write_known_hosts
@@ -78,6 +87,8 @@ class LabWorld:
         console_delay: float = 1.0,
         heal_dry_run: bool = True,
         heal_strategy: str = "same-ip",
+        realism: Realism | None = None,
+        iam_policy: Path | None = None,
         blank_routers: bool = False,
         lock: str = "none",
         lease_seconds: float = 15.0,
@@ -117,9 +128,13 @@ class LabWorld:
             extra["monotonic"] = monotonic
         self._monotonic = monotonic or time.monotonic
         self.aws = EmulatedAws(host, port, region=region, detection_delay=detection_delay, **extra)
+        self.realism = realism or Realism()
         self.lifecycle = InstanceLifecycle(
-            self.aws, None, release_delay=release_delay, monotonic=self._monotonic
-        )
+            self.aws, None, release_delay=release_delay, monotonic=self._monotonic,
+            realism=self.realism,
+        )  # fmt: skip
+        self.iam = IamGate(Path(iam_policy), region) if iam_policy is not None else None
+        self.aws.set_request_gate(self.iam)
         self.lifecycle.install()  # before the topology: its instances get AWS's defaults too
         self.loop = LoopThread("vpnwatch-lab-routers")
         self._lock = threading.Lock()
@@ -141,7 +156,12 @@ class LabWorld:
             self.lifecycle.clear()
             endpoint = self.aws.start()
             try:
-                topology = build_topology(endpoint, region=self.region, sites=self.sites)
+                names = [name for site in self.sites for name, _ in site.routers]
+                topology = build_topology(
+                    endpoint, region=self.region, sites=self.sites,
+                    versions=versions_for(names, self.router_version),
+                )  # fmt: skip
+                self.lifecycle.arm()  # launches from now on are pending, then running
                 self._topology = topology
                 if self.lock == "dynamodb":
                     create_lock_table(endpoint, self.region, DEFAULT_TABLE)
@@ -165,6 +185,7 @@ class LabWorld:
             timings=self.router_timings,
             boot_delay=self.boot_delay,
             console_delay=self.console_delay,
+            key_pair_keys={r.name: topology.site(r.site).key_public for r in topology.routers},
         )
         self._routers = routers  # set first: stop() must find what started
         instances = {r.name: (r.instance_id, r.eni_id) for r in topology.routers}
@@ -336,6 +357,22 @@ class LabWorld:
         """The next relaunch of `name` prints another host key in its console output than the
         one it presents (the "host key mismatch → restore refused" scenario)."""
         self.routers.tamper_next_console(name)
+
+    def impair(self, name: str) -> str:
+        """Router `name`'s host breaks: down, status checks failing, until stop and start."""
+        return self.routers.impair(name)
+
+    def doom_next_launch(
+        self, name: str, code: str = "Server.InternalError", message: str = "Internal error"
+    ) -> None:
+        """The next instance launched for `name` dies in pending with that StateReason."""
+        self.routers.doom_next_launch(name, code, message)
+
+    def daemon_environ(self) -> dict[str, str]:
+        """The daemon's AWS credentials: the IAM principal with `iam_policy`, else dummies."""
+        if self.iam is not None:
+            return self.iam.principal.environ()
+        return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
     def wait_router(self, name: str, timeout: float = 30.0, *, established: bool = False) -> bool:
         """Wait until router `name` runs (and, if asked, has BGP Established on all tunnels)."""

@@ -1,12 +1,14 @@
 """The world's simulated VyOS routers, one slot per topology router, on the world's loop.
 
 A slot keeps the router's name, plan and SSH port across instance replacements: a relaunched
-instance of that router boots a new simulated router (fresh host key, blank config) on the
-same port, so the daemon's config keeps pointing at it. Called from the emulated AWS's
-request threads (instance events, telemetry) and from the lab's API; thread-safe.
+instance of that router boots a new simulated router (fresh host key, the AMI's config plus
+what its user data asks for) on the same port, so the daemon's config keeps pointing at it.
+A stopped instance keeps its router (its disk: config and host key) and boots it again on
+start. Called from the emulated AWS's request threads (instance events, telemetry) and from
+the lab's API; thread-safe.
 
-Timing: router boots and reboots wait on the loop in real time (`boot_delay`); when a console
-output appears follows the world's monotonic clock (`console_delay`), as AWS-side timers do.
+Timing: boots wait on the loop in real time (`boot_delay`, after the pending window of a
+launch or start); console lines are stamped with the world's monotonic clock.
 """
 
 from __future__ import annotations
@@ -17,45 +19,29 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
-import asyncssh
-
+from vpnwatch.lab.console_book import ConsoleBook
 from vpnwatch.lab.loop_thread import LoopThread
 from vpnwatch.lab.router_plans import RouterPlan
+from vpnwatch.lab.router_power import PowerEvents
+from vpnwatch.lab.router_slots import Launch, RouterSlot, built_router, launched_router
 from vpnwatch.lab.safety import LabError
 from vpnwatch.lab.telemetry import TunnelRef, TunnelState
 from vpnwatch.lab.vpn_details import TunnelPlan
 from vpnwatch.lab.vyos_sim import Fault, SimulatedRouter, Timings
-from vpnwatch.lab.vyos_sim.console import console_text
+from vpnwatch.lab.vyos_sim.boot_scripts import run_postconfig_scripts
+from vpnwatch.lab.vyos_sim.console import boot_lines, host_label, ready_lines
+from vpnwatch.lab.vyos_sim.formats import Version
 from vpnwatch.lab.vyos_sim.negotiation import AwsCrypto
 
 _log = logging.getLogger("vpnwatch.lab.routers")
-SlotState = Literal["running", "rebooting", "booting", "terminated", "failed"]
 FAULT_KINDS = tuple(str(f) for f in Fault)
+__all__ = ["FAULT_KINDS", "Launch", "RouterSlot", "WorldRouters"]
 
 
-@dataclass(frozen=True)
-class Console:
-    text: str
-    ready_at: float  # world monotonic time from which GetConsoleOutput shows it
-
-
-@dataclass
-class RouterSlot:
-    plan: RouterPlan
-    instance_id: str
-    eni_id: str
-    port: int = 0
-    state: SlotState = "running"
-    router: SimulatedRouter | None = None
-    generation: int = 0  # bumped by terminate/relaunch: stale boots and reboots give up
-    tamper_next: bool = False
-    instances: list[str] = field(default_factory=list)  # every instance id it has had
-
-
-class WorldRouters:
+class WorldRouters(PowerEvents):
     def __init__(
         self,
         loop: LoopThread,
@@ -67,36 +53,24 @@ class WorldRouters:
         boot_delay: float = 1.0,
         console_delay: float = 1.0,
         host: str = "127.0.0.1",
+        key_pair_keys: Mapping[str, str] | None = None,
     ) -> None:
         self._loop = loop
         self._client_key = client_public_key
+        self._key_pair_keys = dict(key_pair_keys or {})  # router → its KeyName's public key
         self._monotonic = monotonic
         self._timings = timings or Timings()
         self.boot_delay = boot_delay
         self.console_delay = console_delay
+        self.consoles = ConsoleBook()
         self.host = host
         self._lock = threading.RLock()
         self._plans = {p.name: p for p in plans}
         self._slots: dict[str, RouterSlot] = {}
         self._owner: dict[str, str] = {}  # instance id → router name (every one it had)
-        self._consoles: dict[str, Console] = {}  # instance id → its console output
         self._pending: set[concurrent.futures.Future[None]] = set()
 
     # ------------------------------------------------------------ lifecycle
-
-    def _new_router(self, plan: RouterPlan, *, blank: bool) -> SimulatedRouter:
-        return SimulatedRouter(
-            plan.name,
-            version=plan.version,
-            local_as=plan.local_as,
-            tunnels=plan.tunnels,
-            authorized_client_key=self._client_key,
-            config_commands=[] if blank else None,
-            role=plan.role,
-            vpc_cidr=plan.vpc_cidr,
-            private_ip=plan.private_ip,
-            timings=self._timings,
-        )
 
     def start(
         self,
@@ -111,7 +85,13 @@ class WorldRouters:
         """
 
         async def boot_all() -> list[SimulatedRouter]:
-            routers = [self._new_router(plan, blank=blank) for plan in self._plans.values()]
+            routers = [
+                built_router(
+                    p, self._client_key, self._key_pair_keys.get(p.name), self._timings,
+                    blank=blank,
+                )
+                for p in self._plans.values()
+            ]  # fmt: skip
             results = await asyncio.gather(
                 *(r.start(self.host, 0) for r in routers), return_exceptions=True
             )
@@ -129,7 +109,7 @@ class WorldRouters:
                 self._slots[router.name] = RouterSlot(plan, iid, eni, router.port, router=router)
                 self._slots[router.name].instances.append(iid)
                 self._owner[iid] = router.name
-                self._consoles[iid] = Console(router.console_output(), float("-inf"))
+                self._print(iid, router, float("-inf"), booted=True)
 
     def wait_established(self, timeout: float = 30.0) -> bool:
         """Wait until every live router has BGP Established on all of its tunnels."""
@@ -245,15 +225,22 @@ class WorldRouters:
         view = router.aws_telemetry(ref.outside_ip)
         return TunnelState(view.status, view.accepted_route_count, view.status_message)
 
-    def console(self, instance_id: str) -> tuple[bool, str | None]:
-        """(is a router instance, its console output now — None while not printed yet)."""
+    def console(self, instance_id: str, *, latest: bool) -> tuple[bool, str | None]:
+        """(is a router instance, its console output now — None while nothing is posted).
+        `latest`: the serial console as it is now; else the buffered post, `console_delay`
+        behind."""
         with self._lock:
             if instance_id not in self._owner:
                 return False, None
-            found = self._consoles.get(instance_id)
-        if found is None or self._monotonic() < found.ready_at:
-            return True, None
-        return True, found.text
+        delay = 0.0 if latest else self.console_delay
+        return True, self.consoles.text(instance_id, self._monotonic(), delay=delay)
+
+    def _print(self, instance_id: str, router: SimulatedRouter, at: float, *, booted: bool) -> None:
+        core = router.core
+        lines = boot_lines(router.version, core.private_ip, core.booted_at)
+        if booted:
+            lines += ready_lines(host_label(core.private_ip))
+        self.consoles.print(instance_id, lines, at)
 
     def update_tunnel(self, name: str, tunnel: TunnelPlan) -> bool:
         """AWS changed its side of one of router `name`'s tunnels (ModifyVpnTunnelOptions):
@@ -291,29 +278,31 @@ class WorldRouters:
         if router is not None:
             self._loop.run(router.stop())
 
-    def launched(self, name: str, instance_id: str, eni_id: str) -> None:
-        """A new instance of router `name`: a blank router boots on its port after the delay."""
+    def launched(self, name: str, instance_id: str, eni_id: str, launch: Launch) -> None:
+        """A new instance of router `name`: it boots on its port once pending and booted."""
         with self._lock:
             slot = self._slot(name)
             old, slot.router = slot.router, None
             slot.instance_id, slot.state = instance_id, "booting"
             slot.generation += 1
             slot.instances.append(instance_id)
-            slot.eni_id = eni_id
+            slot.eni_id, slot.impaired = eni_id, False
+            slot.boot_scripts = launch.boot_scripts
             self._owner[instance_id] = name
             tamper, slot.tamper_next = slot.tamper_next, False
             generation = slot.generation
+        self.consoles.start(instance_id)
         if old is not None:  # should not happen (its IP was in use), but never leak one
             self._loop.run(old.stop())
-        self._submit(self._boot(slot, generation, instance_id, tamper))
+        self._submit(self._boot(slot, generation, instance_id, launch, tamper))
 
     async def _boot(
-        self, slot: RouterSlot, generation: int, instance_id: str, tamper: bool
+        self, slot: RouterSlot, generation: int, instance_id: str, launch: Launch, tamper: bool
     ) -> None:
-        await asyncio.sleep(self.boot_delay)
+        await asyncio.sleep(launch.boot_after)
         if slot.generation != generation:
             return
-        router = self._new_router(slot.plan, blank=True)
+        router = launched_router(slot, launch, self._timings, tamper=tamper)
         try:
             await router.start(self.host, slot.port)
         except OSError as exc:
@@ -323,44 +312,41 @@ class WorldRouters:
                 if slot.generation == generation:
                     slot.state = "failed"
             return
-        text = router.console_output()
-        if tamper:  # the console names another key than the one the router presents
-            decoy = asyncssh.generate_private_key("ssh-ed25519")
-            public = " ".join(decoy.export_public_key("openssh").decode().split()[:2])
-            text = console_text(router.core, public, str(decoy.get_fingerprint("sha256")))
         with self._lock:
             stale = slot.generation != generation
             if not stale:
                 slot.router, slot.state = router, "running"
-                self._consoles[instance_id] = Console(text, self._monotonic() + self.console_delay)
         if stale:
             await router.stop()
-
-    def rebooted(self, instance_id: str) -> None:
-        """RebootInstances: down now, back after the boot delay with its saved config."""
-        with self._lock:
-            name = self._owner.get(instance_id)
-            slot = self._slots.get(name) if name else None
-            if slot is None or slot.instance_id != instance_id or slot.router is None:
-                return
-            router, generation = slot.router, slot.generation
-            slot.state = "rebooting"
-        self._loop.run(router.set_fault(Fault.CRASH))
-        self._submit(self._come_back(slot, router, generation))
-
-    async def _come_back(self, slot: RouterSlot, router: SimulatedRouter, generation: int) -> None:
-        await asyncio.sleep(self.boot_delay)
-        if slot.generation != generation or slot.router is not router:
             return
-        await router.clear_fault()  # a reboot cures every software fault
-        with self._lock:
-            if slot.generation == generation:
-                slot.state = "running"
+        await self._finish_boot(slot, instance_id, router)
 
-    # ------------------------------------------------------------ the lab's knobs
+    async def _finish_boot(
+        self, slot: RouterSlot, instance_id: str, router: SimulatedRouter
+    ) -> None:
+        """Console lines of a boot: kernel and cloud-init, the boot scripts' output, login."""
+        core = router.core
+        self.consoles.print(
+            instance_id, boot_lines(router.version, core.private_ip, core.booted_at),
+            self._monotonic(),
+        )  # fmt: skip
+        script_lines = await run_postconfig_scripts(core.fs_root) if slot.boot_scripts else []
+        self.consoles.print(
+            instance_id, [*script_lines, *ready_lines(host_label(core.private_ip))],
+            self._monotonic(),
+        )  # fmt: skip
+
+    def plan_version(self, name: str) -> Version:
+        return self._slot(name).plan.version
+
+    @property
+    def client_key(self) -> str:
+        """The daemon's public key (OpenSSH line)."""
+        return self._client_key
 
     def tamper_next_console(self, name: str) -> None:
-        """The next relaunch of `name` prints a host key in its console that it does not have."""
+        """The next relaunch of `name` presents a host key other than the one on its disk
+        (the one its boot script prints): a man in the middle."""
         with self._lock:
             self._slot(name).tamper_next = True
 
@@ -396,7 +382,7 @@ class WorldRouters:
             "name": name,
             "instance_id": slot.instance_id,
             "state": slot.state,
-            "version": slot.plan.version,
+            "version": router.version if router is not None else slot.plan.version,
             "port": slot.port,
             "ssh": live.get("ssh"),
             "alive": bool(live.get("alive", False)),
@@ -405,6 +391,7 @@ class WorldRouters:
             "ipsec": live.get("ipsec", {}),
             "host_key": router.host_key_public if router is not None else None,
             "instances": list(slot.instances),
+            "impaired": slot.impaired,
         }
 
     def views(self) -> list[dict[str, Any]]:

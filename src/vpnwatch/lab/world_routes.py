@@ -7,6 +7,11 @@ POST /_lab/routers/fault           {"router", "kind", "clear"? (false), "delay"?
                                    deep-config|secret-output ("all" with clear)
                                    → {"router": router}
 POST /_lab/routers/tamper-console  {"router"} → {"router": name, "tamper_next_console": true}
+                                   (its next relaunch presents another host key than it prints)
+POST /_lab/routers/impair          {"router"} → {"router": name, "instance_id": id}
+                                   (its host breaks: status checks fail until stop and start)
+POST /_lab/routers/doom-launch     {"router", "code"?, "message"?} → {"router": name}
+                                   (its next launch dies in pending with that StateReason)
 
 A router is {"name", "site", "role", "public_ip", "customer_gateway_id", "instance_id",
 "state", "version", "port", "ssh" ("127.0.0.1:PORT" or null while down), "alive", "faults",
@@ -100,6 +105,19 @@ def install_world_routes(world: LabWorld) -> None:
         _routers_of(world).tamper_next_console(name)
         return {"router": name, "tamper_next_console": True}
 
+    def impair(req: ControlRequest) -> Any:
+        name = _router_name(world, req.body)
+        return {"router": name, "instance_id": _routers_of(world).impair(name)}
+
+    def doom(req: ControlRequest) -> Any:
+        name = _router_name(world, req.body)
+        code = field(req.body, "code", str, required=False, default="Server.InternalError")
+        message = field(req.body, "message", str, required=False, default="Internal error")
+        _routers_of(world).doom_next_launch(name, code, message)
+        return {"router": name}
+
+    world.aws.add_control_route("POST", "/_lab/routers/impair", impair)
+    world.aws.add_control_route("POST", "/_lab/routers/doom-launch", doom)
     world.aws.add_control_route("GET", "/_lab/state", state)
     world.aws.add_control_route("GET", "/_lab/routers", list_routers)
     world.aws.add_control_route("POST", "/_lab/routers/fault", fault)

@@ -28,6 +28,7 @@ from vpnwatch.parsers.console import (
     fingerprint_sha256,
     host_key_matches,
     parse_console_host_keys,
+    parse_printed_fingerprints,
 )
 from vpnwatch.parsers.ike import parse_ike_sa
 from vpnwatch.parsers.ipsec import parse_ipsec_sa
@@ -62,6 +63,7 @@ __all__ = [
     "parse_console_host_keys",
     "parse_ike_sa",
     "parse_ipsec_sa",
+    "parse_printed_fingerprints",
     "render_config_boot",
     "strip_sections",
 ]

@@ -14,6 +14,10 @@ Only complete blocks count (the console log may start or stop mid-block), the la
 block of each kind wins (the latest boot), and the ci-info "Authorized keys" table is ignored:
 those are user keys. Every key blob is checked structurally, so a line cut short by the
 console is rejected instead of trusted.
+
+A stock VyOS AMI prints neither block; the boot script vpnwatch puts into a replacement's
+user data (`heal/hostkey.py`) prints `ssh-keygen -l` lines between the VPNWATCH markers,
+read by `parse_printed_fingerprints`.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from vpnwatch.parsers._util import MAX_CONSOLE_CHARS, at_line, check_characters,
 
 _BEGIN_FP = "-----BEGIN SSH HOST KEY FINGERPRINTS-----"
 _END_FP = "-----END SSH HOST KEY FINGERPRINTS-----"
+VPNWATCH_BEGIN_FP = "-----BEGIN VPNWATCH SSH HOST KEY FINGERPRINTS-----"
+VPNWATCH_END_FP = "-----END VPNWATCH SSH HOST KEY FINGERPRINTS-----"
 _BEGIN_KEYS = "-----BEGIN SSH HOST KEY KEYS-----"
 _END_KEYS = "-----END SSH HOST KEY KEYS-----"
 
@@ -91,6 +97,23 @@ def parse_console_host_keys(text: str) -> ConsoleHostKeys:
     if not fingerprints and not keys:
         raise ParseError("SSH HOST KEY blocks hold no fingerprint or key line")
     return ConsoleHostKeys(fingerprints=fingerprints, keys=keys)
+
+
+def parse_printed_fingerprints(text: str) -> ConsoleHostKeys | None:
+    """The fingerprints vpnwatch's boot script printed, by key type, from the last complete
+    VPNWATCH block (None: none is complete yet). ParseError over the size limit, for a junk
+    data line, or for two different fingerprints of one type."""
+    check_size(text, MAX_CONSOLE_CHARS, "console output")
+    block = _last_block(text.splitlines(), VPNWATCH_BEGIN_FP, VPNWATCH_END_FP)
+    if block is None:
+        return None
+    fingerprints: dict[str, str] = {}
+    for number, line in block:
+        with at_line(number):
+            found = _fingerprint(line, number)
+            if found is not None:
+                _put_once(fingerprints, found[0], found[1], "fingerprint")
+    return ConsoleHostKeys(fingerprints=fingerprints, keys={})
 
 
 def _fingerprint(line: str, number: int) -> tuple[str, str] | None:

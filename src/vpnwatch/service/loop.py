@@ -26,6 +26,7 @@ from vpnwatch.heal.executor import HealExecutor, HealTarget
 from vpnwatch.metrics import ControlState, Metrics
 from vpnwatch.model import RouterAwsView, RouterObservation, Snapshot
 from vpnwatch.observe import AwsObserver, RouterObserver, RouterPlan, observe_once, plan_routers
+from vpnwatch.service.rehearsals import Rehearsals
 from vpnwatch.statestore.api import Fence, Fleet, Lease, StateStore, Stored
 from vpnwatch.vocabulary import Hold, Mode
 
@@ -72,8 +73,9 @@ class Parts:
     executor: HealExecutor | None = None
     backups: BackupView | None = None
     metrics: Metrics | None = None
-    after_cycle: Callable[[CycleResult, Stored], None] | None = None
+    after_cycle: Callable[[CycleResult, Stored], None] | None = None  # the lease holder's
     on_leading: Callable[[], Awaitable[None]] | None = None  # once per takeover, before acting
+    rehearsals: Rehearsals | None = None  # every process's
 
 
 class Loop:
@@ -203,6 +205,7 @@ class Loop:
                 r for r in stored.unfinished if r.router not in busy and r.heal_id not in settled
             ),
             state_problems=stored.problems,
+            rehearsal_failed=self.parts.rehearsals.failures() if self.parts.rehearsals else {},
         )
 
     async def run_cycle(
@@ -336,6 +339,11 @@ class Loop:
         c.state_errors = {p.file: p.why for p in stored.problems}
         if self.parts.after_cycle is not None and c.leader:
             self.parts.after_cycle(result, stored)
+        if self.parts.rehearsals is not None:  # background: never on the next cycle's path
+            views = {o.name: o.aws for o in snapshot.routers}
+            backups = self.parts.backups  # no backup yet: VpnwatchBackupMissing says so
+            unready = {r for r in views if not backups or not backups.latest_valid_backup(r)}
+            self.parts.rehearsals.run_due(self.clock(), views, skip=set(c.heal_steps) | unready)
         if self.parts.metrics is not None:
             self.parts.metrics.poll_duration.observe(snapshot.duration_seconds)
             self.parts.metrics.count_errors(result.errors)

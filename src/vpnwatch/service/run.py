@@ -42,6 +42,8 @@ def _reload(service: Service, path: Path, log: Any) -> None:
     else:
         service.config.value = new
         configure_logging(new.logging.format, new.logging.level)
+        if service.rehearsals is not None:  # the fix may be in the config: check it now
+            service.rehearsals.rehearse_all_soon()
         log.warning(message)
     service.loop.notifier.ready()
 

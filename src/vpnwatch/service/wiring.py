@@ -1,8 +1,13 @@
 """The composition root: every adapter, store and worker is built here, from the config's
 own sub-models (`AwsClient(config.aws)`, `VyosClient(config.ssh)`), once per process.
 
-`vpnwatch run` builds a daemon, `vpnwatch heal` a service that acts only on its own request,
-`vpnwatch backup` just the backup side; none of them builds a second one or swaps parts.
+Heals mutate through their own AWS client (`AwsClient(config.aws, mutations=config.heal.aws)`:
+longer timeouts, backoff with jitter), apart from the poll budget; rehearsals use it too, so
+they test the client a replacement would use.
+
+`vpnwatch run` builds a daemon, `vpnwatch heal` a service that acts only on its own request
+(`--rehearse`: just the rehearsal side), `vpnwatch backup` just the backup side; none of them
+builds a second one or swaps parts.
 """
 
 from __future__ import annotations
@@ -24,15 +29,17 @@ from vpnwatch.config import Config
 from vpnwatch.core.cycle import CycleResult
 from vpnwatch.core.health import assess
 from vpnwatch.discovery import RouterSelector
+from vpnwatch.heal.context import Backups
 from vpnwatch.heal.executor import HealExecutor, HealTarget, HealTools
-from vpnwatch.heal.replace import Backups
+from vpnwatch.heal.rehearse import Rehearsal, rehearse
 from vpnwatch.metrics import ControlState, Metrics
 from vpnwatch.model import RouterAwsView, RouterSshView
 from vpnwatch.observe import RouterPlan, SshTarget, observe_once, plan_routers
 from vpnwatch.service.loop import ConfigRef, Loop, Parts
+from vpnwatch.service.rehearsals import Rehearsals
 from vpnwatch.service.state_backend import StateBackend, open_state
 from vpnwatch.statestore.api import Lease, StateStore, Stored
-from vpnwatch.vocabulary import Health, SshErrorKind
+from vpnwatch.vocabulary import Health, Mode, SshErrorKind
 
 
 class SshRouterObserver:
@@ -140,8 +147,12 @@ class Service:
     executor: HealExecutor | None = None
     backups: BackupManager | None = None
     state: StateBackend | None = None
+    mutations: AwsClient | None = None  # the heals' own AWS client
+    rehearsals: Rehearsals | None = None
 
     async def close(self) -> None:
+        if self.rehearsals is not None:
+            await self.rehearsals.close()
         if self.backups is not None:
             await self.backups.close()
         if self.executor is not None:
@@ -149,6 +160,8 @@ class Service:
         if self.vyos is not None:
             await self.vyos.close()
         self.aws.close()
+        if self.mutations is not None:
+            self.mutations.close()
         if self.state is not None:  # the lease last: nothing acts once it is handed over
             self.state.close()
         else:
@@ -203,13 +216,15 @@ def build_service(
     parts = Parts(aws=aws, routers=None, store=store, lease=lease, control=control, backups=backups)
     loop = Loop(ref, parts, log=log, clock=clock, auto=auto)
     parts.metrics = Metrics(registry, lambda: loop.latest, control)
-    executor = None
+    executor = mutations = rehearsals = None
     if vyos is not None:
         routers = SshRouterObserver(vyos, loop.host_key)
         parts.routers = routers
         if config.heal.enabled:
+            mutations = AwsClient(config.aws, mutations=config.heal.aws)
+            ec2_for = _ec2_for(mutations)
             tools = HealTools(
-                ec2_for=lambda region: Ec2Actions(aws, region),
+                ec2_for=ec2_for,
                 vyos=vyos,
                 backups=backups or _NoBackups(),
                 verify=_verifier(ref, aws, routers, clock),
@@ -226,10 +241,16 @@ def build_service(
                 clock=clock,
             )
             parts.executor = executor
+            if auto:  # the daemon; `vpnwatch heal` rehearses only when asked (--rehearse)
+                rehearsals = _rehearsals(ref, ec2_for, tools.backups, vyos, control, clock, log)
+                parts.rehearsals = rehearsals
     if manager is not None:
         parts.after_cycle = _backups_after_cycle(ref, manager, clock)
         parts.on_leading = _reload_backups(ref, manager)
-    return Service(ref, aws, vyos, store, lease, control, registry, loop, executor, manager, state)
+    return Service(
+        ref, aws, vyos, store, lease, control, registry, loop, executor, manager,
+        state=state, mutations=mutations, rehearsals=rehearsals,
+    )  # fmt: skip
 
 
 def _reload_backups(config: ConfigRef, manager: BackupManager) -> Callable[[], Awaitable[None]]:
@@ -238,6 +259,94 @@ def _reload_backups(config: ConfigRef, manager: BackupManager) -> Callable[[], A
         await manager.load([r.name for s in config().sites for r in s.routers])
 
     return reload
+
+
+def _ec2_for(mutations: AwsClient) -> Callable[[str], Ec2Actions]:
+    return lambda region: Ec2Actions(mutations, region)
+
+
+def _rehearser(
+    config: ConfigRef,
+    ec2_for: Callable[[str], Ec2Actions],
+    backups: Backups,
+    vyos: VyosClient | None,
+    clock: Callable[[], float],
+) -> Callable[[str, RouterAwsView], Awaitable[Rehearsal]]:
+    def run(router: str, view: RouterAwsView) -> Awaitable[Rehearsal]:
+        return rehearse(
+            config(), router, view, ec2_for=ec2_for, backups=backups,
+            public_key=vyos.public_key_line() if vyos is not None else "", clock=clock,
+        )  # fmt: skip
+
+    return run
+
+
+def _rehearsals(
+    config: ConfigRef,
+    ec2_for: Callable[[str], Ec2Actions],
+    backups: Backups,
+    vyos: VyosClient,
+    control: ControlState,
+    clock: Callable[[], float],
+    log: Any,
+) -> Rehearsals:
+    return Rehearsals(
+        _rehearser(config, ec2_for, backups, vyos, clock),
+        interval=lambda: config().heal.rehearsal_interval,
+        deadline=lambda: config().heal.timeouts.api,
+        control=control,
+        clock=clock,
+        log=log,
+    )
+
+
+@dataclass
+class RehearsalSide:
+    """What `vpnwatch heal --rehearse` needs: the poll client to find the router, the
+    mutation client to rehearse with, the stored backups."""
+
+    config: Config
+    aws: AwsClient
+    mutations: AwsClient
+    vyos: VyosClient | None
+    backups: BackupManager | None
+    clock: Callable[[], float]
+
+    async def rehearse(self, router: str) -> Rehearsal:
+        config = self.config
+        state = open_state(config)  # read only: the file store or the pair's table
+        try:
+            fleet = state.store.read(Mode.of(config.heal.dry_run)).fleet
+        finally:
+            if state.aws is not None:
+                state.aws.close()
+        (plan,) = [p for p in plan_routers(config, fleet.instances) if p.name == router]
+        observed = await self.aws.observe([plan.selector])
+        if self.backups is not None:
+            await self.backups.load([router])
+        run = _rehearser(
+            ConfigRef(config), _ec2_for(self.mutations), self.backups or _NoBackups(),
+            self.vyos, self.clock,
+        )  # fmt: skip
+        return await run(router, observed.views[router])
+
+    async def close(self) -> None:
+        if self.backups is not None:
+            await self.backups.close()
+        if self.vyos is not None:
+            await self.vyos.close()
+        self.aws.close()
+        self.mutations.close()
+
+
+def build_rehearsal_side(config: Config, log: Any) -> RehearsalSide:
+    aws = AwsClient(config.aws)
+    vyos = VyosClient(config.ssh) if config.ssh.enabled else None
+    manager = None
+    if vyos is not None and config.backup.enabled:
+        manager = backup_manager(config, aws, vyos, log=log)
+    mutations = AwsClient(config.aws, mutations=config.heal.aws)
+    return RehearsalSide(config, aws, mutations, vyos, manager, time.time)
 
 
 def _backups_after_cycle(

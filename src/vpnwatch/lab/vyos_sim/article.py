@@ -34,13 +34,26 @@ def host_name(name: str) -> str:
 
 
 def base_config_commands(
-    version: Version, *, mac: str, client_key: str, host: str | None = None
+    version: Version,
+    *,
+    mac: str,
+    client_key: str | None = None,
+    host: str | None = None,
+    logins: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
-    """The config of a freshly launched AMI (`client_key`: OpenSSH public key line)."""
-    parts = client_key.split()
-    key_type, key_blob = parts[0], parts[1]
-    key_name = parts[2] if len(parts) > 2 else "vpnwatch-lab"
+    """The config of a freshly launched AMI. Its login user's keys: `logins` ((name,
+    OpenSSH public key line) pairs, as cloud-init names them) or one `client_key`."""
+    if client_key is not None:
+        parts = client_key.split()
+        logins = [(parts[2] if len(parts) > 2 else "vpnwatch-lab", client_key), *logins]
     user = "set system login user vyos authentication"
+    keys = []
+    for key_name, line in logins:
+        key_type, key_blob = line.split()[:2]
+        keys += [
+            f"{user} public-keys {key_name} key '{key_blob}'",
+            f"{user} public-keys {key_name} type '{key_type}'",
+        ]
     commands = [
         "set interfaces ethernet eth0 address 'dhcp'",
         f"set interfaces ethernet eth0 hw-id '{mac}'",
@@ -48,8 +61,7 @@ def base_config_commands(
         "set service ssh port '22'",
         f"set system host-name '{host or ('VyOS-AMI' if version == '1.1' else 'vyos')}'",
         f"{user} encrypted-password '*'",
-        f"{user} public-keys {key_name} key '{key_blob}'",
-        f"{user} public-keys {key_name} type '{key_type}'",
+        *keys,
         f"set system syslog {_SYSLOG[version]} facility protocols level 'debug'",
     ]
     if version == "1.1":

@@ -9,16 +9,22 @@ import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import asyncssh
 
 from vpnwatch.lab.vyos_sim.article import Role, article_config_commands, base_config_commands
-from vpnwatch.lab.vyos_sim.console import console_text
 from vpnwatch.lab.vyos_sim.core import AwsTunnelView, Fault, RouterCore
 from vpnwatch.lab.vyos_sim.formats import check_version
+from vpnwatch.lab.vyos_sim.host_files import (
+    apply_edits,
+    disk_host_key,
+    login_key_data,
+    write_host_key,
+    write_router_files,
+)
 from vpnwatch.lab.vyos_sim.runtime import Timings, TunnelSpec
 from vpnwatch.lab.vyos_sim.shell import run_command
 from vpnwatch.lab.vyos_sim.tree import tree_from_commands
@@ -71,7 +77,7 @@ class _SshServer(asyncssh.SSHServer):
         return True
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        return username == USER and key.public_data == self._router._client_key.public_data
+        return username == USER and self._router.authorized(key)
 
 
 class _RouterSftp(asyncssh.SFTPServer):
@@ -95,6 +101,15 @@ class SimulatedRouter:
     `config_commands`: None → the article's config for `tunnels` (with `role`, `vpc_cidr`);
     [] → a freshly launched router (AMI defaults only); otherwise these `set` lines on top of
     the AMI defaults. That config is the saved (boot) config; `start()` boots it.
+
+    Logins: `login_keys` ((name, "type base64 [comment]") pairs) are the AMI's login user's
+    keys, as cloud-init writes them; `authorized_client_key` alone is one key named
+    `vpnwatch-lab`. Like VyOS, SSH authorizes the keys of the *running* config's
+    `system login user vyos`, so a commit that changes them changes who may log in.
+    `edits` are (action, path, value) changes made to the saved config before the first
+    boot (cloud-init's `vyos_config_commands`); `files` are written before it (`write_files`).
+    `host_key` is the key sshd has on disk; `presented_key` (default: the same) is the key
+    the SSH endpoint presents (another one models a man in the middle).
     """
 
     def __init__(
@@ -104,7 +119,8 @@ class SimulatedRouter:
         version: str = "1.4",
         local_as: int,
         tunnels: Sequence[TunnelSpec],
-        authorized_client_key: str,
+        authorized_client_key: str | None = None,
+        login_keys: Sequence[tuple[str, str]] | None = None,
         clock: Callable[[], float] = time.time,
         config_commands: Sequence[str] | None = None,
         role: Role = "spoke",
@@ -112,13 +128,23 @@ class SimulatedRouter:
         private_ip: str = "10.0.0.10",
         timings: Timings | None = None,
         host_key: asyncssh.SSHKey | None = None,
+        presented_key: asyncssh.SSHKey | None = None,
+        mac: str | None = None,
+        edits: Sequence[tuple[str, Sequence[str], str | None]] = (),
+        files: Mapping[str, tuple[bytes, int, bool]] | None = None,
     ) -> None:
         self.name = name
         self.version = check_version(version)
-        self._client_key = asyncssh.import_public_key(authorized_client_key)
-        self._host_key = host_key or asyncssh.generate_private_key("ssh-ed25519")
+        root = Path(tempfile.mkdtemp(prefix=f"vyos-sim-{name}-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, root, True)
+        write_router_files(root, files or {})
+        # sshd keeps a host key that write_files put on disk (service_ssh.py)
+        self._disk_key = disk_host_key(root) or host_key
+        self._disk_key = self._disk_key or asyncssh.generate_private_key("ssh-ed25519")
+        write_host_key(root, self._disk_key)
+        self._host_key = presented_key or self._disk_key
         self._rng = random.Random(name)  # garbage text and a MAC address, not security
-        mac = ":".join(["0a", *(f"{self._rng.randrange(256):02x}" for _ in range(5))])
+        mac = mac or ":".join(["0a", *(f"{self._rng.randrange(256):02x}" for _ in range(5))])
         if config_commands is None:
             config_commands = article_config_commands(
                 name,
@@ -129,16 +155,15 @@ class SimulatedRouter:
                 private_ip=private_ip,
                 version=self.version,
             )
-        client_line = authorized_client_key.strip()
+        if login_keys is None:
+            if authorized_client_key is None:
+                raise ValueError("give login_keys or authorized_client_key")
+            login_keys = [("vpnwatch-lab", authorized_client_key.strip())]
         initial = tree_from_commands(
             self.version,
-            [
-                *base_config_commands(self.version, mac=mac, client_key=client_line),
-                *config_commands,
-            ],
+            [*base_config_commands(self.version, mac=mac, logins=login_keys), *config_commands],
         )
-        root = Path(tempfile.mkdtemp(prefix=f"vyos-sim-{name}-"))
-        self._cleanup = weakref.finalize(self, shutil.rmtree, root, True)
+        self.cloud_init_problems = apply_edits(initial, edits)
         self.core = RouterCore(
             name=name,
             version=self.version,
@@ -164,19 +189,19 @@ class SimulatedRouter:
 
     @property
     def host_key_public(self) -> str:
-        """The host key in OpenSSH form: "ssh-ed25519 AAAA..."."""
+        """The host key the SSH endpoint presents, in OpenSSH form: "ssh-ed25519 AAAA..."."""
         return " ".join(self._host_key.export_public_key("openssh").decode().split()[:2])
 
     @property
     def host_key_fingerprint(self) -> str:
         return str(self._host_key.get_fingerprint("sha256"))
 
+    def authorized(self, key: asyncssh.SSHKey) -> bool:
+        """Whether the running config's login user `vyos` has this public key."""
+        return key.public_data in login_key_data(self.core.running.root)
+
     def known_hosts_line(self) -> str:
         return f"[{self.host}]:{self.port} {self.host_key_public}"
-
-    def console_output(self) -> str:
-        """EC2 console output of this instance, with cloud-init's host key blocks."""
-        return console_text(self.core, self.host_key_public, self.host_key_fingerprint)
 
     # ---------------------------------------------------------------- lifecycle
 

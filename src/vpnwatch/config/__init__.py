@@ -1,7 +1,8 @@
 """What a valid configuration is: frozen pydantic models, every problem reported with its path.
 
 Reading the YAML file and the `VPNWATCH_*` overrides is `configfile.py`; what `run` needs
-from the machine (state directory, listen address, key files) is `startup_checks.py`.
+from the machine (state directory, listen address, key files) is `startup_checks.py`. The
+`heal` section's models are in `config/heal.py`.
 """
 
 from __future__ import annotations
@@ -11,18 +12,14 @@ from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from vpnwatch.config.base import Strict as _Strict
+from vpnwatch.config.heal import HealConfig as HealConfig
 from vpnwatch.redaction import redact_data
-from vpnwatch.vocabulary import ACTIONS, HEALABLE_KINDS, Action, FailureKind
 
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 _REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
-
-
-class _Strict(BaseModel):
-    # Unknown keys are typos; .inf/.nan are never a duration or a count.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AwsConfig(_Strict):
@@ -178,73 +175,6 @@ class BackupConfig(_Strict):
         return self
 
 
-class BreakerConfig(_Strict):
-    max_replacements_per_router_per_day: int = Field(2, ge=1)
-    max_replacements_per_fleet_per_hour: int = Field(2, ge=1)
-    max_flaps: int = Field(5, ge=1)
-
-
-class HealTimeouts(_Strict):
-    terminate: float = Field(600.0, gt=0)
-    launch: float = Field(300.0, gt=0)
-    ssh: float = Field(600.0, gt=0)
-    console: float = Field(600.0, gt=0)
-    verify: float = Field(300.0, gt=0)
-    poll: float = Field(2.0, gt=0)
-
-
-def _default_ladder() -> dict[FailureKind, list[Action]]:
-    return {
-        FailureKind.TUNNELS_DOWN: list(ACTIONS),
-        FailureKind.UNREACHABLE: [Action.REBOOT, Action.REPLACE],
-    }
-
-
-class VerifyWindows(_Strict):
-    """Seconds to wait after each action before escalating: a VyOS reboot plus IKE and BGP
-    coming back takes minutes, and escalating early would replace a recovering router."""
-
-    reset_bgp: float = Field(60.0, ge=0)
-    restart_vpn: float = Field(90.0, ge=0)
-    reboot: float = Field(300.0, ge=0)
-    replace: float = Field(120.0, ge=0)
-
-    def for_action(self, action: Action) -> float:
-        value: float = getattr(self, action.config_key)
-        return value
-
-
-class HealConfig(_Strict):
-    enabled: bool = True
-    dry_run: bool = True  # start safe: log "would have ..." until an operator turns it off
-    paused: bool = False
-    pause_file: Path | None = None  # default: <state_dir>/PAUSE; present = paused
-    strategy: Literal["same-ip", "eni"] = "same-ip"
-    ladder: dict[FailureKind, list[Action]] = Field(default_factory=_default_ladder)
-    verify_windows: VerifyWindows = VerifyWindows()
-    cooldown: float = Field(600.0, ge=0)
-    max_concurrent_heals: int = Field(1, ge=1)
-    breaker: BreakerConfig = BreakerConfig()
-    timeouts: HealTimeouts = HealTimeouts()
-    audit_file: Path | None = None  # default: <state_dir>/audit.jsonl
-
-    @field_validator("ladder")
-    @classmethod
-    def _ladder_escalates(
-        cls, value: dict[FailureKind, list[Action]]
-    ) -> dict[FailureKind, list[Action]]:
-        for kind, steps in value.items():
-            if kind not in HEALABLE_KINDS:
-                raise ValueError(f"{kind} is alert only: it cannot have a ladder")
-            severities = [a.severity for a in steps]
-            if severities != sorted(set(severities)):
-                raise ValueError(
-                    f"ladder {kind}: steps must escalate without repeats "
-                    f"(order: {', '.join(ACTIONS)})"
-                )
-        return value
-
-
 class LockConfig(_Strict):
     """Who may act. `none`: one host; processes sharing a state directory elect a leader
     through a file lock (statestore/lease.py). `dynamodb`: an active/standby pair on two
@@ -365,6 +295,9 @@ class Config(_Strict):
                             f"{router.name}"
                         )
         problems += _vpn_problems(self.sites)
+        unknown = sorted(set(self.heal.ami) - seen_routers)
+        if unknown:
+            problems.append(f"heal.ami names routers that are not configured: {', '.join(unknown)}")
         budget = self.aws.call_budget_seconds
         if budget > self.health.interval:
             problems.append(

@@ -177,13 +177,14 @@ class Loop:
         """Once per takeover: say so in the audit trail, reload what the old leader left."""
         if self.parts.on_leading is not None:
             await self.parts.on_leading()
-        previous = self.parts.lease.previous()
-        self.parts.store.audit(
-            {"time": round(now, 3), "event": "lease", "holder": fence.holder,
-             "fence": fence.token, "result": f"leading with fence {fence.token}"
-             + (f" (after {previous})" if previous else "")},
-            fence=fence,
-        )  # fmt: skip
+        if self.config.lock.backend != "none":  # one host: a takeover is just a restart
+            previous = self.parts.lease.previous()
+            self.parts.store.audit(
+                {"time": round(now, 3), "event": "lease", "holder": fence.holder,
+                 "fence": fence.token, "result": f"leading with fence {fence.token}"
+                 + (f" (after {previous})" if previous else "")},
+                fence=fence,
+            )  # fmt: skip
         self._took_over = None
 
     def _facts(self, stored: Stored, fence: Fence | None, *, as_leader: bool) -> Facts:

@@ -95,8 +95,15 @@ def test_sigkill_the_leader_and_the_standby_leads(pair) -> None:  # type: ignore
         f"\nfailover after SIGKILL: {failover:.2f} s (lease {LEASE:g} s, goal <= {2 * LEASE:g} s)"
     )
     assert p.lease()["holder"] == standby and p.lease()["fence"] == 2
-    audit = p.audit()
-    assert audit[-1]["result"] == f"leading with fence 2 (after {leader}, fence 1)"
+    # The takeover is audited once the new leader has reloaded what the old one left (its
+    # metric may say "leader" a moment before): wait for the line, then check it exactly.
+    takeover = f"leading with fence 2 (after {leader}, fence 1)"
+    wait_for(
+        "the takeover in the audit",
+        lambda: any(e.get("event") == "lease" and e.get("fence") == 2 for e in p.audit()),
+        timeout=10 * LEASE,
+    )
+    assert [e["result"] for e in p.audit() if e.get("event") == "lease"][-1] == takeover
     # The killed host comes back as the standby.
     p.start_daemon(leader)
     wait_for(

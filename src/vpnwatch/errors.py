@@ -15,6 +15,15 @@ class PermanentError(VpnwatchError):
     """Retrying will not help: bad config, access denied, a resource that does not exist."""
 
 
+class ConditionFailed(PermanentError):
+    """A conditional write found its condition false (DynamoDB ConditionalCheckFailed, or a
+    transaction cancelled for it). `items`: which writes of a transaction failed (by index)."""
+
+    def __init__(self, message: str, items: tuple[int, ...] = ()) -> None:
+        self.items = items
+        super().__init__(message)
+
+
 class ConfigError(PermanentError):
     """The configuration is invalid. `problems` lists every problem with its YAML path
     (through the one redaction function: a problem never shows a secret)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import (
@@ -31,6 +32,19 @@ AWS_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 TUNNEL_LABELS = ["vpn_connection_id", "tunnel_outside_ip", "router"]
 
 
+class LeaseFigures(Protocol):
+    """The lease as the metrics show it (statestore.api.LeaseStatus is one)."""
+
+    @property
+    def leader(self) -> bool: ...
+    @property
+    def fence(self) -> int: ...
+    @property
+    def renew_failures(self) -> int: ...
+    @property
+    def transitions(self) -> int: ...
+
+
 @dataclass
 class ControlState:
     """Switches and counters of the acting side (healing); rendered as they are."""
@@ -47,6 +61,7 @@ class ControlState:
     backup_success: dict[str, float] = field(default_factory=dict)
     backup_drift: dict[str, bool] = field(default_factory=dict)
     state_errors: dict[str, str] = field(default_factory=dict)  # file → why it is unreadable
+    lease: Callable[[], LeaseFigures] | None = None  # read at scrape time: leadership is live
     rehearsals: dict[str, tuple[bool, float]] = field(default_factory=dict)  # router → (ok, at)
     # router → section → drifted, from its last compared backup pull (absent: not compared)
     vpn_drift: dict[str, dict[str, bool]] = field(default_factory=dict)
@@ -229,7 +244,7 @@ def _control_metrics(c: ControlState) -> Iterable[GaugeMetricFamily | CounterMet
         "vpnwatch_dry_run", "1 when mutations are only logged ('would have ...').", c.dry_run
     )
     yield _gauge("vpnwatch_paused", "1 when actions are paused (observing continues).", c.paused)
-    yield _gauge("vpnwatch_leader", "1 when this replica holds the leader lock.", c.leader)
+    yield from _lease_metrics(c)
     yield _gauge(
         "vpnwatch_circuit_breaker_open",
         "1 when the replacement circuit breaker is open.",
@@ -290,6 +305,26 @@ def _rehearsal_metrics(rehearsals: Mapping[str, tuple[bool, float]]) -> Iterable
         ok.add_metric([router], 1.0 if passed else 0.0)
         at.add_metric([router], when)
     yield from (ok, at)
+
+
+def _lease_metrics(c: ControlState) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
+    lease = c.lease() if c.lease is not None else None
+    leader = lease.leader if lease is not None else c.leader
+    yield _gauge("vpnwatch_leader", "1 when this replica holds the leader lock.", leader)
+    yield _gauge(
+        "vpnwatch_lease_fence",
+        "Fencing token of the lease this replica holds, else the newest it has seen.",
+        lease.fence if lease is not None else 0,
+    )
+    renew = CounterMetricFamily(
+        "vpnwatch_lease_renew_failures", "Lease renewals that failed (throttled, unreachable)."
+    )
+    renew.add_metric([], float(lease.renew_failures if lease is not None else 0))
+    transitions = CounterMetricFamily(
+        "vpnwatch_lease_transitions", "Times this replica became leader or stopped being it."
+    )
+    transitions.add_metric([], float(lease.transitions if lease is not None else 0))
+    yield from (renew, transitions)
 
 
 def _backup_metrics(

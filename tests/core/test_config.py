@@ -184,7 +184,31 @@ def test_example_config_documents_every_key() -> None:
 
 def test_unimplemented_lock_backends_are_refused_clearly() -> None:
     found = problems(GOOD + "lock: {backend: kubernetes}\n")
-    assert any(
-        "lock.backend: leader lock backend 'kubernetes' is not implemented" in p for p in found
-    )
+    assert any("lock.backend: leader lock backend 'kubernetes' is not built" in p for p in found)
     assert parse_config(GOOD + "lock: {backend: none}\n", environ={}).lock.backend == "none"
+
+
+def test_a_dynamodb_lock_needs_a_table_shared_backups_and_a_lease_that_fits() -> None:
+    assert any(
+        "lock.table is required" in p for p in problems(GOOD + "lock: {backend: dynamodb}\n")
+    )
+    shared = "backup: {directory: /shared/backups}\n"
+    found = problems(GOOD + "lock: {backend: dynamodb, table: vpnwatch}\n")
+    assert any("needs backups both hosts can read" in p for p in found)
+    config = parse_config(
+        GOOD + shared + "lock: {backend: dynamodb, table: vpnwatch}\n", environ={}
+    )
+    assert (config.lock.lease_seconds, config.lock.renew_interval) == (15.0, 5.0)
+    # aws budget 2 x (1.0 + 1.2) + 0.3 = 4.7 s: 2 + 4.7 + 0.6 > 6
+    found = problems(
+        GOOD + shared + "lock: {backend: dynamodb, table: vpnwatch, lease_seconds: 6}\n"
+    )
+    assert any(
+        "lock.lease_seconds 6 is too short: renew interval 2 s + an AWS mutation (aws timeouts)"
+        " 4.7 s + margin 0.6 s = 7.3 s" in p
+        for p in found
+    ), found
+    slow = "lock: {backend: dynamodb, table: vpnwatch, lease_seconds: 9, read_timeout: 3}\n"
+    found = problems(GOOD + shared + slow)
+    assert any("a lease renewal (lock timeouts) 7.3 s" in p for p in found), found
+    assert not any("AWS mutation" in p for p in found)

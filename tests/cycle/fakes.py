@@ -9,7 +9,7 @@ loop, the pure step, the executor and the file state store are the real ones.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,6 +100,7 @@ class FakeFleet:
     released: asyncio.Event = field(default_factory=asyncio.Event)
     fail_replacements: bool = False
     backups: bool = True
+    during_observe: Callable[[], Awaitable[None]] | None = None  # runs inside the AWS poll
 
     @classmethod
     def of(cls, names: dict[str, str] = ROUTERS) -> FakeFleet:
@@ -138,6 +139,8 @@ class FakeFleet:
         return m.RouterAwsView(r.name, selector.region, instance, f"127.0.1.{r.number}", (conn,))
 
     async def observe(self, selectors: Sequence[RouterSelector]) -> ObservedAws:
+        if self.during_observe is not None:
+            await self.during_observe()
         return ObservedAws({s.name: self._view(s) for s in selectors}, ())
 
     async def observe_router(self, target: SshTarget, aws: m.RouterAwsView) -> m.RouterSshView:

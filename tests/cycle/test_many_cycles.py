@@ -8,6 +8,7 @@ dry-run start that leaves the live breaker alone, unreadable state, a standby.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from tests.cycle.fakes import (
@@ -154,6 +155,33 @@ async def test_a_restart_resumes_a_replacement_past_its_point_of_no_return(
     assert [c for c in fleet.calls if c.endswith("launch")] == [f"{R}: launch"]  # one twin
 
 
+async def test_a_heal_that_ends_while_a_cycle_observes_is_not_resumed_from_its_stale_read(
+    tmp_path: Path,
+) -> None:
+    fleet, clock = FakeFleet.of(), FakeClock()
+    config = fleet_config(tmp_path, ladder={"unreachable": ["replace"]})
+    daemon = Daemon(config, fleet, clock)
+    fleet.hold_at = "verify"
+    fleet.fault(R, DEAD)
+    await daemon.until(lambda r: r == f"no action: heal in progress ({R} at verify)")
+
+    async def finish_the_heal() -> None:  # after the cycle read "running", before it decides
+        fleet.released.set()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        (record,) = daemon.store.heal_records()[0]
+        assert record.status == "done"
+
+    fleet.during_observe = finish_the_heal
+    await daemon.cycle()
+    fleet.during_observe = None
+    await daemon.until(lambda r: r == ALL_HEALTHY)
+    (record,) = daemon.store.heal_records()[0]
+    assert record.status == "done"
+    # carried out once: no second run of its last step from the stale "running" copy
+    assert [c for c in fleet.calls if c.endswith(": verify")] == [f"{R}: verify"]
+
+
 async def test_a_heal_abandoned_before_terminate_is_decided_afresh(tmp_path: Path) -> None:
     fleet, clock = FakeFleet.of(), FakeClock()
     config = fleet_config(tmp_path, ladder={"unreachable": ["reboot", "replace"]})
@@ -258,11 +286,14 @@ async def test_a_second_process_on_the_same_state_is_a_standby(tmp_path: Path) -
     leader = Daemon(config, fleet, clock, holder="host-a pid 1")
     standby = Daemon(config, fleet, clock, holder="host-b pid 2")
     await leader.cycle()
-    assert (await standby.cycle()).reason == f"{ALL_HEALTHY}; standby: host-a pid 1, fence 1 leads"
+    assert (
+        await standby.cycle()
+    ).reason == f"{ALL_HEALTHY}; standby: leader is host-a pid 1, fence 1"
     fleet.fault(R, DEAD, Action.REBOOT)
     await standby.cycles(2)
-    assert (
-        standby.reasons[-1] == f"no action (not leader): would reboot {R}: {R} unreachable for 5 s"
+    assert standby.reasons[-1] == (
+        f"no action (not leader): would reboot {R}: {R} unreachable for 5 s"
+        "; standby: leader is host-a pid 1, fence 1"
     )
     assert not standby.control.leader and fleet.calls == []
     await leader.crash()

@@ -107,6 +107,8 @@ def test_required_views_are_present(dashboard: dict[str, Any]) -> None:
         "vpnwatch_tunnel_aws_maintenance",
         "sum by (region, outcome) (rate(vpnwatch_aws_requests_total",
         "vpnwatch_aws_request_duration_seconds_bucket",
+        "vpnwatch_lease_fence",  # the pair: who leads, the fencing token
+        "vpnwatch_lease_transitions_total",
     ):
         assert needle in exprs, needle
 

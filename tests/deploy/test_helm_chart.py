@@ -104,15 +104,63 @@ def test_full_values_render_valid_objects(full_objects: Objects) -> None:
     assert {"NetworkPolicy", "PrometheusRule", "ServiceMonitor"} <= kinds
 
 
-def test_kubernetes_lease_lock_gets_rbac_and_a_token() -> None:
-    found = objects(render({"config": {"lock": {"backend": "kubernetes"}}}))
+PAIR_CONFIG = {
+    "lock": {"backend": "dynamodb", "table": "vpnwatch-lock"},
+    "backup": FULL_VALUES["config"]["backup"],  # a pair restores from backups both can read
+    "sites": FULL_VALUES["config"]["sites"],
+}
+
+
+def test_dynamodb_lock_makes_an_active_standby_pair() -> None:
+    found = objects(render({"config": PAIR_CONFIG}))
     validate_all(found)
-    role = found[("Role", "vpnwatch")]
-    assert role["rules"][0]["resources"] == ["leases"]
-    binding = found[("RoleBinding", "vpnwatch")]
-    assert binding["subjects"][0]["name"] == "vpnwatch"
-    pod = found[("Deployment", "vpnwatch")]["spec"]["template"]["spec"]
-    assert pod["automountServiceAccountToken"] is True
+    deployment = found[("Deployment", "vpnwatch")]["spec"]
+    assert deployment["replicas"] == 2
+    assert deployment["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+    }
+    pod = deployment["template"]["spec"]
+    (term,) = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"] == deployment["selector"]["matchLabels"]
+    assert found[("PodDisruptionBudget", "vpnwatch")]["spec"]["minAvailable"] == 1
+    assert "maxUnavailable" not in found[("PodDisruptionBudget", "vpnwatch")]["spec"]
+    # State lives in the table; one ReadWriteOnce volume cannot follow two nodes.
+    assert ("PersistentVolumeClaim", "vpnwatch-state") not in found
+    (state,) = [v for v in pod["volumes"] if v["name"] == "state"]
+    assert state == {"name": "state", "emptyDir": {}}
+    assert pod["automountServiceAccountToken"] is False
+    assert not any(kind in ("Role", "RoleBinding") for kind, _ in found)
+    from vpnwatch.configfile import parse_config
+
+    config = parse_config(found[("ConfigMap", "vpnwatch")]["data"]["config.yaml"], environ={})
+    assert config.lock.backend == "dynamodb" and config.lock.table == "vpnwatch-lock"
+
+
+def test_a_pair_can_prefer_spreading_or_bring_its_own_affinity() -> None:
+    preferred = objects(render({"config": PAIR_CONFIG, "antiAffinity": "preferred"}))
+    pod = preferred[("Deployment", "vpnwatch")]["spec"]["template"]["spec"]
+    (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    own = objects(render(FULL_VALUES))[("Deployment", "vpnwatch")]["spec"]["template"]["spec"]
+    assert own["affinity"] == FULL_VALUES["affinity"]
+    single = objects(render({"config": PAIR_CONFIG, "replicaCount": 1}))
+    spec = single[("Deployment", "vpnwatch")]["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    assert "affinity" not in spec["template"]["spec"]
+
+
+def test_one_replica_without_the_lock(default_objects: Objects) -> None:
+    spec = default_objects[("Deployment", "vpnwatch")]["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    assert "affinity" not in spec["template"]["spec"]
+    assert default_objects[("PodDisruptionBudget", "vpnwatch")]["spec"]["maxUnavailable"] == 1
+
+
+def test_two_replicas_without_the_dynamodb_lock_are_refused() -> None:
+    with pytest.raises(helm.HelmError, match=r"needs config\.lock\.backend dynamodb"):
+        render({"replicaCount": 2})
 
 
 def test_validation_rejects_a_broken_object(default_objects: Objects) -> None:
@@ -241,6 +289,8 @@ def test_config_change_rolls_the_pod() -> None:
         {"serviceAccount": {"roleArn": "not-an-arn"}},
         {"config": {"sites": [{"name": "hub"}]}},
         {"image": {"digest": "latest"}},
+        {"config": {"lock": {"backend": "kubernetes"}}},  # not built: dynamodb serves k8s too
+        {"antiAffinity": "sometimes"},
     ],
 )
 def test_values_schema_rejects_bad_values(values: dict[str, Any]) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
-from tests.deploy.common import DOCS, POLICY
+from tests.deploy.common import DOCS, POLICY, REPO
 
 READ_PREFIXES = ("Describe", "Get", "List")
 TAG_KEYS = (
@@ -127,6 +128,24 @@ def test_storage_and_key_are_scoped(policy: dict[str, Any]) -> None:
             assert statement["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3.")
         if service == "dynamodb":
             assert resources == ["arn:aws:dynamodb:REGION:ACCOUNT_ID:table/vpnwatch-lock"]
+
+
+# TransactWriteItems has no IAM action of its own: each item is authorized as its kind.
+TRANSACT_ITEM_ACTIONS = {"ConditionCheck": "ConditionCheckItem", "Put": "PutItem",
+                         "Update": "UpdateItem", "Delete": "DeleteItem"}  # fmt: skip
+
+
+def test_the_lock_table_gets_exactly_the_calls_the_adapter_makes(policy: dict[str, Any]) -> None:
+    source = (REPO / "src" / "vpnwatch" / "adapters" / "dynamodb.py").read_text(encoding="utf-8")
+    calls = set(re.findall(r'_call\(\s*"([a-z_]+)"', source))
+    assert {"get_item", "query", "transact_write_items"} <= calls  # the pattern still matches
+    needed = set()
+    for call in calls - {"transact_write_items"}:
+        needed.add("dynamodb:" + "".join(part.title() for part in call.split("_")))
+    for kind in re.findall(r'\{"(ConditionCheck|Put|Update|Delete)": \{"TableName"', source):
+        needed.add("dynamodb:" + TRANSACT_ITEM_ACTIONS[kind])
+    (statement,) = [s for s in policy["Statement"] if s["Sid"] == "LeaderLockTable"]
+    assert set(as_list(statement["Action"])) == needed
 
 
 def test_every_statement_is_documented(policy: dict[str, Any]) -> None:

@@ -76,6 +76,7 @@ async def test_dry_run_logs_would_have_and_never_calls(tmp_path: Path) -> None:
         "step": "reboot",
         "result": "would have reboot i-1 (r1)",
         "dry_run": True,
+        "fence": 1,  # who wrote it: the leadership term
     }
     assert seen == [("r1", "reboot")]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -169,9 +170,12 @@ def test_progress_round_trips_and_lists_unfinished(tmp_path: Path) -> None:
     (loaded,) = FileStateStore(tmp_path).read(Mode.LIVE).unfinished
     assert loaded.heal_id == "r1-replace-1000" and loaded.steps_done == ("capture",)
     assert loaded.launch_spec == {"image_id": "ami-1"}
-    assert loaded.client_token == record.client_token and len(loaded.client_token) <= 64
+    token = loaded.launch_token(fence.token)
+    assert token == record.launch_token(fence.token) and len(token) <= 64
     other = HealRecord("other", "r1", Action.REPLACE, "same-ip", 0, False, None)
-    assert other.client_token != record.client_token
+    assert other.launch_token(fence.token) != token
+    # a new leadership term launches under a token of its own
+    assert record.launch_token(fence.token + 1) != token
 
 
 def test_memory_and_fleet_persist_and_the_fleet_merges(tmp_path: Path) -> None:
@@ -246,3 +250,16 @@ def test_unfinished_heals_resume_only_live_replacements_past_terminate() -> None
     dry = plan_resumption(records, Mode.DRY_RUN, False, routers)
     assert dict(dry.kept)["late"] == "started live, the daemon is not live now"
     assert HealStatus.RUNNING in {r.status for r in records}
+
+
+def test_a_replacement_that_began_terminating_is_resumed_not_abandoned() -> None:
+    """The terminate call may have reached AWS before the process died or froze: the record
+    says so before the call, and the next leader goes forward instead of deciding afresh
+    about a router whose old instance may already be gone."""
+    steps = ("capture", "tag-old")
+    begun = HealRecord("begun", "r1", Action.REPLACE, "same-ip", 0.0, False, "i-1", steps,
+                       extra={"started": "terminate"})  # fmt: skip
+    not_yet = HealRecord("not-yet", "r2", Action.REPLACE, "same-ip", 0.0, False, "i-2", steps)
+    plan = plan_resumption([begun, not_yet], Mode.LIVE, False, ["r1", "r2"])
+    assert plan.resume == ("begun",)
+    assert [h for h, _ in plan.abandon] == ["not-yet"]

@@ -162,7 +162,10 @@ def test_a_junk_or_contradicting_fingerprint_block_is_a_parse_error() -> None:
 def test_a_new_launch_attempt_gets_a_new_client_token() -> None:
     record = HealRecord("r1-replace-1", "r1", "replace", "same-ip", 1.0, False, "i-1")
     again = HealRecord("r1-replace-1", "r1", "replace", "same-ip", 1.0, False, "i-1")
-    assert record.client_token == again.client_token
+    assert record.launch_token(1) == again.launch_token(1)
     retry = HealRecord("r1-replace-1", "r1", "replace", "same-ip", 1.0, False, "i-1",
                        launch_attempt=1)  # fmt: skip
-    assert retry.client_token != record.client_token and len(retry.client_token) <= 64
+    token = retry.launch_token(1)
+    assert token != record.launch_token(1) and len(token) <= 64
+    # ... and a new leadership term (fence) too, for every attempt
+    assert retry.launch_token(2) not in (token, record.launch_token(2))

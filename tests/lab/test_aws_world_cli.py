@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
 from vpnwatch.lab.clients import lab_client
 
@@ -123,6 +124,41 @@ def test_aws_fault_command_reaches_the_api(served: Served) -> None:
     cleared = _lab(served, "aws-fault", "all", "--clear")
     assert cleared.stdout.strip() == "cleared 1 fault rule(s)"
     assert "Reservations" in ec2.describe_instances()
+
+
+def test_aws_fault_command_throttles_fails_and_slows_dynamodb(served: Served) -> None:
+    """What a leader losing its lock table meets: throttling, a 5xx, latency (issue 11)."""
+    ddb: Any = lab_client("dynamodb", served.endpoint, total_max_attempts=1, read_timeout=0.5)
+    ddb.create_table(
+        TableName="fault-lock",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = {"pk": {"S": "lease"}}
+    ddb.put_item(TableName="fault-lock", Item=key)
+    throttled = _lab(served, "aws-fault", "UpdateItem", "--code", "ThrottlingException")
+    assert throttled.returncode == 0, throttled.stderr
+    assert json.loads(throttled.stdout)["status"] == 400  # DynamoDB throttles with a 400
+    failed = _lab(served, "aws-fault", "GetItem", "--code", "InternalServerError")
+    assert json.loads(failed.stdout)["status"] == 500
+    slowed = _lab(served, "aws-fault", "Query", "--delay", "1.5")
+    assert json.loads(slowed.stdout)["code"] is None
+    update = {"TableName": "fault-lock", "Key": key, "UpdateExpression": "SET v = :v",
+              "ExpressionAttributeValues": {":v": {"N": "1"}}}  # fmt: skip
+    with pytest.raises(ddb.exceptions.ClientError) as exc:
+        ddb.update_item(**update)
+    assert exc.value.response["Error"]["Code"] == "ThrottlingException"
+    with pytest.raises(ddb.exceptions.ClientError) as exc:
+        ddb.get_item(TableName="fault-lock", Key=key)
+    assert exc.value.response["Error"]["Code"] == "InternalServerError"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    with pytest.raises(ReadTimeoutError):
+        ddb.query(TableName="fault-lock", KeyConditionExpression="pk = :p",
+                  ExpressionAttributeValues={":p": {"S": "lease"}})  # fmt: skip
+    ddb.update_item(**update)  # each rule hit once: the table answers again
+    assert ddb.get_item(TableName="fault-lock", Key=key)["Item"]["v"] == {"N": "1"}
+    assert _lab(served, "aws-fault", "all", "--clear").stdout.strip() == "cleared 0 fault rule(s)"
 
 
 def test_sigterm_stops_cleanly_and_withdraws_the_runtime_record(served: Served) -> None:

@@ -12,9 +12,16 @@ import boto3
 import pytest
 
 from tests.lab.test_world_support import error_of
+from vpnwatch.adapters.aws import AwsAccessDenied, AwsClient
+from vpnwatch.adapters.dynamodb import DynamoTable
+from vpnwatch.config import AwsConfig
 from vpnwatch.lab.clients import lab_client
 from vpnwatch.lab.iam_policy import IdentityPolicy
+from vpnwatch.lab.lock_table import create_lock_table
 from vpnwatch.lab.world import LabWorld
+from vpnwatch.statestore.dynamo import DynamoStateStore
+from vpnwatch.statestore.dynamo_lease import DynamoLease
+from vpnwatch.vocabulary import Mode
 
 POLICY = Path(__file__).resolve().parents[2] / "deploy" / "iam" / "policy.json"
 
@@ -148,3 +155,41 @@ def test_the_deploy_policy_reads_maintenance_everywhere_and_applies_it_only_when
         lab.create_tags(Resources=[conn.id], Tags=[{"Key": "vpnwatch:managed", "Value": "true"}])
     assert error_of(apply) == ("DryRunOperation", 412)
     assert world.aws.maintenance.view(conn.id, ip)["last_applied"] is None  # nothing applied
+
+
+def test_the_deploy_policy_lets_a_pair_use_its_lock_table_and_no_other(
+    world: LabWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real lease and table store, signed as the daemon's principal: every call they make
+    (GetItem, UpdateItem, PutItem, Query, TransactWriteItems as ConditionCheck + Put) is
+    allowed on `vpnwatch-lock`, and the same calls on another table are refused."""
+    assert world.iam is not None
+    create_lock_table(world.endpoint_url, "us-east-1", "vpnwatch-lock")
+    create_lock_table(world.endpoint_url, "us-east-1", "someone-elses-table")
+    for name, value in world.daemon_environ().items():
+        monkeypatch.setenv(name, value)
+    aws = AwsClient(AwsConfig(region="us-east-1", endpoint_url=world.endpoint_url, max_attempts=1))
+    try:
+        refused_before = len(world.iam.refusals)
+        table = DynamoTable(aws, "us-east-1", "vpnwatch-lock")
+        lease = DynamoLease(table, holder="host-a", lease_seconds=15, renew_every=5, margin=1.5)
+        fence = lease.acquire()
+        assert fence is not None and fence.token == 1
+        store = DynamoStateStore(table, lease)
+        store.audit({"time": 1.0, "event": "test"}, fence=fence)
+        store.confirm(fence)
+        assert store.read(Mode.LIVE).problems == ()
+        assert [e["event"] for e in store.audit_trail()] == ["test"]
+        lease.release()
+        assert world.iam.refusals[refused_before:] == []
+        other = DynamoTable(aws, "us-east-1", "someone-elses-table")
+        with pytest.raises(AwsAccessDenied):
+            other.get("lease", "leader")
+        assert "dynamodb:GetItem on resource: " in world.iam.refusals[-1]
+        assert world.iam.refusals[-1].endswith("table/someone-elses-table")
+        refused = len(world.iam.refusals)
+        stranger = DynamoLease(other, holder="host-a", lease_seconds=15, renew_every=5, margin=1.5)
+        assert stranger.acquire() is None  # a lease it may not read is a lease it does not hold
+        assert len(world.iam.refusals) > refused
+    finally:
+        aws.close()

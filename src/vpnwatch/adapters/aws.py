@@ -218,6 +218,7 @@ class AwsClient:
                 "AuthFailure",
                 "UnauthorizedOperation",
                 "AccessDenied",
+                "AccessDeniedException",  # DynamoDB and the other JSON-protocol services
                 "InvalidClientTokenId",
             ):
                 raise AwsAccessDenied(describe_error(exc)) from None

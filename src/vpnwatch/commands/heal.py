@@ -21,7 +21,7 @@ from vpnwatch.commands.operator import answer_timeout, new_request, wait_answer
 from vpnwatch.config import Config
 from vpnwatch.core.records import HealRecord
 from vpnwatch.service.wiring import Service, build_rehearsal_side, build_service
-from vpnwatch.statestore.files import FileStateStore
+from vpnwatch.statestore.api import StateStore
 from vpnwatch.vocabulary import Action, HealStatus, RequestKind, RequestStatus
 
 
@@ -33,12 +33,12 @@ async def _confirm(prompt: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _record(store: FileStateStore, heal_id: str) -> HealRecord | None:
+def _record(store: StateStore, heal_id: str) -> HealRecord | None:
     records, _ = store.heal_records()
     return next((r for r in records if r.heal_id == heal_id), None)
 
 
-async def _follow(store: FileStateStore, heal_id: str, limit: float) -> HealRecord | None:
+async def _follow(store: StateStore, heal_id: str, limit: float) -> HealRecord | None:
     """The heal record once it is no longer running (the daemon runs the heal), printing
     each step as it is done."""
     printed: list[str] = []

@@ -23,8 +23,8 @@ from vpnwatch.commands.common import EXIT_FAILED, EXIT_OK
 from vpnwatch.config import Config
 from vpnwatch.core.cycle import take_requests
 from vpnwatch.core.records import OperatorRequest
-from vpnwatch.statestore.files import FileStateStore
-from vpnwatch.statestore.lease import FileLease
+from vpnwatch.service.state_backend import StateBackend, open_state
+from vpnwatch.statestore.api import StateStore
 from vpnwatch.vocabulary import Action, Mode, RequestKind, RequestStatus
 
 
@@ -48,8 +48,9 @@ def new_request(
     )
 
 
-def state_store(config: Config, lease: FileLease | None = None) -> FileStateStore:
-    return FileStateStore(config.state_dir, audit_file=config.audit_file, lease=lease)
+def state_store(config: Config) -> StateBackend:
+    """The store to read (and, for `state reset`, repair); close it when done."""
+    return open_state(config)
 
 
 def _answered(request: OperatorRequest | None) -> bool:
@@ -57,7 +58,7 @@ def _answered(request: OperatorRequest | None) -> bool:
 
 
 def wait_answer(
-    store: FileStateStore, request: OperatorRequest, limit: float
+    store: StateStore, request: OperatorRequest, limit: float
 ) -> OperatorRequest | None:
     """The request once a leader answered it; None (and withdrawn) if none did in time: a
     request nobody took must not be carried out hours later by surprise."""
@@ -81,8 +82,8 @@ def answer_timeout(config: Config) -> float:
 
 def ask(config: Config, kind: RequestKind) -> int:
     """Reset the breaker, pause or resume: through the daemon, or here when none runs."""
-    lease = FileLease(config.state_dir)
-    store = state_store(config, lease)
+    backend = open_state(config, keep=True, takeover=False)
+    store, lease = backend.store, backend.lease
     now = time.time()
     request = new_request(kind, now)
     fence = lease.acquire()
@@ -119,11 +120,15 @@ def ask(config: Config, kind: RequestKind) -> int:
         print(f"{request.what}: {answer.status}: {answer.answer}")
         return EXIT_OK
     finally:
-        lease.release()
+        backend.close()
 
 
 def list_requests(config: Config, as_json: bool) -> int:
-    requests, problems = state_store(config).requests()
+    backend = state_store(config)
+    try:
+        requests, problems = backend.store.requests()
+    finally:
+        backend.close()
     if as_json:
         rows = [
             {

@@ -14,6 +14,7 @@ import time
 from vpnwatch.commands.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from vpnwatch.commands.operator import state_store
 from vpnwatch.config import Config
+from vpnwatch.statestore.api import StateStore
 
 _AFTER_RESET = {
     "heals/": "that heal's record is gone from vpnwatch's view: check in AWS what it left "
@@ -25,7 +26,11 @@ _AFTER_RESET = {
 
 
 def state_check(config: Config) -> int:
-    documents = state_store(config).check()
+    backend = state_store(config)
+    try:
+        documents = backend.store.check()
+    finally:
+        backend.close()
     bad = 0
     for name, problem in documents:
         if problem is None:
@@ -42,7 +47,14 @@ def state_check(config: Config) -> int:
 
 
 def state_reset(config: Config, name: str) -> int:
-    store = state_store(config)
+    backend = state_store(config)
+    try:
+        return _reset(config, backend.store, name)
+    finally:
+        backend.close()
+
+
+def _reset(config: Config, store: StateStore, name: str) -> int:
     documents = dict(store.check())
     if name not in documents:
         known = ", ".join(sorted(documents)) or "none"

@@ -177,20 +177,51 @@ class BackupConfig(_Strict):
 
 
 class LockConfig(_Strict):
-    # `none`: one host; processes sharing a state directory elect a leader through a file
-    # lock (statestore/lease.py). The shared backends are not built yet: refuse them clearly
-    # rather than run two replicas on two hosts that both believe they lead.
+    """Who may act. `none`: one host; processes sharing a state directory elect a leader
+    through a file lock (statestore/lease.py). `dynamodb`: an active/standby pair on two
+    hosts shares its state and a lease in one DynamoDB table (statestore/dynamo*.py)."""
+
     backend: Literal["none", "dynamodb", "kubernetes"] = "none"
+    table: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{3,255}$")
+    region: str | None = Field(None, pattern=_REGION)  # default: aws.region
+    lease_seconds: float = Field(15.0, ge=1.5, le=600)
+    holder: str | None = Field(None, min_length=1, max_length=200)  # default: "HOST pid N"
+    # DynamoDB answers in milliseconds: its calls get their own, tighter, timeouts.
+    connect_timeout: float = Field(0.5, gt=0)
+    read_timeout: float = Field(1.0, gt=0)
+    max_attempts: int = Field(2, ge=1, le=10)
 
     @field_validator("backend")
     @classmethod
-    def _only_none_for_now(cls, value: str) -> str:
-        if value != "none":
+    def _built_backends(cls, value: str) -> str:
+        if value == "kubernetes":
             raise ValueError(
-                f"leader lock backend {value!r} is not implemented in this version: "
-                "run a single replica with backend none"
+                "leader lock backend 'kubernetes' is not built: use dynamodb (it serves "
+                "Kubernetes too, through IRSA; see docs/deploy.md)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _table_for_dynamodb(self) -> Self:
+        if self.backend == "dynamodb" and not self.table:
+            raise ValueError("lock.table is required when lock.backend is dynamodb")
+        return self
+
+    @property
+    def renew_interval(self) -> float:
+        return self.lease_seconds / 3
+
+    @property
+    def safety_margin(self) -> float:
+        """How long before its lease could end anywhere a leader stops counting itself one:
+        clock rate differences and a mutation already on the wire."""
+        return max(0.25, self.lease_seconds / 10)
+
+    def call_budget_seconds(self, retry_backoff: float) -> float:
+        attempts = self.max_attempts
+        return (
+            attempts * (self.connect_timeout + self.read_timeout) + (attempts - 1) * retry_backoff
+        )
 
 
 class MetricsConfig(_Strict):
@@ -282,6 +313,7 @@ class Config(_Strict):
                 f"ssh timeouts do not fit in the poll interval: connect_timeout + command_timeout "
                 f"= {ssh_budget:g} s > health.interval {self.health.interval:g} s"
             )
+        problems += _lock_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -310,6 +342,34 @@ def _vpn_problems(sites: list[SiteConfig]) -> list[str]:
             if net.overlaps(other_net):
                 problems.append(f"sites {other!r} and {site.name!r}: vpn.vpc_cidr overlap")
         seen.append((site.name, net))
+    return problems
+
+
+def _lock_problems(config: Config) -> list[str]:
+    """A leader must renew, and still have time for one AWS mutation, before its lease
+    could have expired anywhere: renew interval (lease/3) + the longest call (a lease
+    renewal, or an AWS mutation, with every retry) + the safety margin <= lease."""
+    lock = config.lock
+    if lock.backend != "dynamodb":
+        return []
+    problems = []
+    store_budget = lock.call_budget_seconds(config.aws.retry_backoff)
+    for what, budget in (
+        ("a lease renewal (lock timeouts)", store_budget),
+        ("an AWS mutation (aws timeouts)", config.aws.call_budget_seconds),
+    ):
+        need = lock.renew_interval + budget + lock.safety_margin
+        if need > lock.lease_seconds:
+            problems.append(
+                f"lock.lease_seconds {lock.lease_seconds:g} is too short: renew interval "
+                f"{lock.renew_interval:g} s + {what} {budget:g} s + margin "
+                f"{lock.safety_margin:g} s = {need:g} s"
+            )
+    if config.backup.enabled and config.backup.store == "dir" and config.backup.directory is None:
+        problems.append(
+            "lock.backend dynamodb needs backups both hosts can read: backup.store s3, or a "
+            "shared backup.directory (a standby that takes over restores from them)"
+        )
     return problems
 
 

@@ -161,7 +161,9 @@ def _decide(
         would = decide(
             cycle.verdicts, cycle.situation(snapshot, dict(facts.busy)), now, config.heal
         )
-        return would if would.waits else Decision(hold=Hold.STANDBY, detail=facts.leader_name)
+        return Decision(
+            hold=Hold.STANDBY, detail=facts.leader_name, waits=would.waits, alert=would.alert
+        )
     configured = [r.name for s in config.sites for r in s.routers]
     resumption = Resumption()
     if facts.can_heal and auto:

@@ -119,8 +119,10 @@ def _main(decision: Decision, verdicts: Sequence[RouterVerdict]) -> str:
         return f"{decision.action.verb} {decision.router}: {why or decision.failure}"
     if hold is Hold.STATE_ERROR:
         return f"{seen}; observe only: {detail} (see `vpnwatch state check`)"
-    if hold is Hold.STANDBY:
-        return f"{seen}; standby: {detail or 'another process'} leads"
+    if hold is Hold.STANDBY:  # what it would do, then who acts instead
+        waits = [wait_text(w) for w in decision.waits]
+        said = "; ".join(waits[:1] + [t.removeprefix("no action: ") for t in waits[1:]])
+        return f"{said or seen}; standby: leader is {detail or 'unknown (none seen)'}"
     if hold is Hold.ACTING_FAILED:
         return f"{seen}; no action: acting failed ({detail})"
     if hold is Hold.HEAL_IN_PROGRESS:

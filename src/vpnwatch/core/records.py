@@ -39,11 +39,15 @@ class HealRecord:
         object.__setattr__(self, "action", Action(self.action))
         object.__setattr__(self, "status", HealStatus(self.status))
 
-    @property
-    def client_token(self) -> str:
-        """Stable per heal and launch attempt: a resumed launch returns the same instance,
-        never a second one; after a twin died, the next attempt is a new launch."""
+    def launch_token(self, fence: int) -> str:
+        """RunInstances' ClientToken: one per heal, launch attempt and leadership term
+        (fencing token). A retried launch within a term returns the same instance; after a
+        twin died, the next attempt is a new launch; a new leader (or a restarted daemon)
+        first adopts the instance tagged with this heal, and launches under its own token
+        only when there is none (same-ip: the private IP, eni: the interface still allow
+        one twin only)."""
         seed = self.heal_id if self.launch_attempt == 0 else f"{self.heal_id}#{self.launch_attempt}"
+        seed += f"/fence {fence}"
         return "vpnwatch-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
 
     @property

@@ -27,8 +27,11 @@ class Resumption:
 
 
 def past_no_return(record: HealRecord) -> bool:
+    """The point of no return was done, or begun (written ahead as `extra["started"]`): the
+    call may have reached AWS before the process died (or froze), so the old instance may
+    be gone or stopping; only going forward is safe."""
     step = POINT_OF_NO_RETURN.get(record.action)
-    return step is not None and step in record.steps_done
+    return step is not None and (step in record.steps_done or record.extra.get("started") == step)
 
 
 def _refusal(record: HealRecord, mode: Mode, paused: bool) -> str | None:

@@ -28,6 +28,7 @@ class AuditTrail:
         self._store.confirm(self._current())
 
     def record(self, **fields: Any) -> dict[str, Any]:
-        entry = {"time": round(self._clock(), 3), **fields}
-        self._store.audit(entry, fence=self._current())
+        fence = self._current()
+        entry = {"time": round(self._clock(), 3), **fields, "fence": fence.token}
+        self._store.audit(entry, fence=fence)
         return entry

@@ -48,3 +48,4 @@ class ReplaceContext:
     # heal.seed_vpn_config: the router's render input from AWS (None: not seeded)
     vpn_seed: Callable[[], Awaitable[RouterIntent]] | None = None
     monotonic: Callable[[], float] = time.monotonic
+    fence: Callable[[], int] = lambda: 0  # the leader's fencing token, for the ClientToken

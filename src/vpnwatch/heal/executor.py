@@ -184,10 +184,17 @@ class HealExecutor:
         self._progress = _FencedProgress(store, lease.current)
         self._audit = AuditTrail(store, lease.current, clock)
         self._tasks: dict[str, asyncio.Task[HealRecord]] = {}
+        # Heals this process finished (done or failed). A cycle that read the state before
+        # one finished still sees it "running"; it must not be resumed from that stale copy.
+        self._settled: set[str] = set()
         self.steps: dict[str, str] = {}
 
     def busy(self) -> dict[str, str]:
         return {r: self.steps.get(r, "starting") for r, t in self._tasks.items() if not t.done()}
+
+    def settled(self) -> frozenset[str]:
+        """Heal ids this process carried to an end (done or failed)."""
+        return frozenset(self._settled)
 
     def start(
         self,
@@ -260,6 +267,7 @@ class HealExecutor:
             record = replace(latest, status=HealStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
             with contextlib.suppress(FenceLost):
                 self._progress.save(record)
+                self._settled.add(record.heal_id)  # only once "failed" is what the store says
             self._log.error(
                 "heal failed", heal_id=record.heal_id, router=router, error=record.error
             )
@@ -267,6 +275,7 @@ class HealExecutor:
             return record
         finally:
             self.steps.pop(router, None)
+        self._settled.add(record.heal_id)
         self._on_result(router, action, "dry_run" if record.dry_run else "success")
         return record
 
@@ -311,6 +320,7 @@ class HealExecutor:
             ami_override=config.heal.ami.get(record.router),
             on_record=self._remember,
             vpn_seed=self._seed(target) if config.heal.seed_vpn_config else None,
+            fence=self._fence_token,
         )
 
     def _seed(self, target: HealTarget) -> Callable[[], Awaitable[RouterIntent]] | None:
@@ -330,6 +340,12 @@ class HealExecutor:
         record = record.done(record.action, status=HealStatus.DONE)
         self._progress.save(record)
         return record
+
+    def _fence_token(self) -> int:
+        fence = self._lease.current()
+        if fence is None:
+            raise FenceLost("not the leader: no fencing token to launch with")
+        return fence.token
 
     def _remember(self, record: HealRecord) -> None:
         """From launch on, the router *is* the new instance; trust its verified key."""

@@ -15,9 +15,11 @@ from dataclasses import replace
 from typing import Any
 
 from vpnwatch.core.records import HealRecord
+from vpnwatch.core.resume import POINT_OF_NO_RETURN
 from vpnwatch.heal.context import Backups, ReplaceContext, RouterAccess
 from vpnwatch.heal.replace_steps import ReplacementSteps, TwinDied
 from vpnwatch.heal.steps import HealFailed, settling, within
+from vpnwatch.vocabulary import Action
 
 __all__ = [
     "ENI_STEPS", "SAME_IP_STEPS", "Backups", "HealFailed", "ReplaceContext", "Replacement",
@@ -64,6 +66,10 @@ class Replacement(ReplacementSteps):
                 await self._would_have(step)
                 self._save(self.record.done(step))
                 continue
+            if step == POINT_OF_NO_RETURN[Action.REPLACE]:
+                # Written ahead: a terminate in flight when this process dies (or is fenced
+                # off) may have reached AWS, so the next leader resumes rather than abandons.
+                self._save(replace(self.record, extra={**self.record.extra, "started": step}))
             try:
                 changes = await self._run_step(step)
             except TwinDied as exc:

@@ -187,7 +187,7 @@ class ReplacementSteps:
                     f"(attempt {self.record.launch_attempt + 1})",
                     lambda: self.ctx.ec2.run_twin(
                         spec,
-                        client_token=self.record.client_token,
+                        client_token=self.record.launch_token(self.ctx.fence()),
                         heal_id=self.record.heal_id,
                         keep_eni=self.record.strategy == "eni",
                         image_id=plan.image_id,

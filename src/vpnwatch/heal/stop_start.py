@@ -14,9 +14,11 @@ check runs for real in dry-run (reads and DryRun calls).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from vpnwatch.core.records import HealRecord
+from vpnwatch.core.resume import POINT_OF_NO_RETURN
 from vpnwatch.heal.context import ReplaceContext
 from vpnwatch.heal.steps import HealFailed, NotYet, until_ready, within
 from vpnwatch.vocabulary import Action
@@ -47,6 +49,11 @@ class StopStart:
             self.ctx.log.info(
                 "heal step", heal_id=self.record.heal_id, router=self.record.router, step=step
             )
+            if step == POINT_OF_NO_RETURN[Action.STOP_START] and not self.ctx.gate.dry_run:
+                # Written ahead: a stop in flight when this process dies may have reached
+                # AWS, so the next leader resumes (and starts the instance) rather than
+                # abandons a stopped router.
+                self._save(replace(self.record, extra={**self.record.extra, "started": step}))
             if self.ctx.gate.dry_run and step != "check":
                 await self._mutate(step, f"{step} {self.instance} ({self.record.router})", _nothing)
                 changes: dict[str, Any] = {}

@@ -94,6 +94,11 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="how long AWS takes to notice a dead tunnel (default %(default)s)",
     )
+    p.add_argument("--lock", choices=["none", "dynamodb"], default="none",
+                   help="dynamodb: create the lock table and write a lock section, for an "
+                   "active/standby pair (default %(default)s)")  # fmt: skip
+    p.add_argument("--lease-seconds", type=float, default=15.0, metavar="S",
+                   help="lock.lease_seconds for --lock dynamodb (default %(default)s)")  # fmt: skip
     _add_router_options(p)
 
     p = sub.add_parser("state", help="print the world's truth (instances, tunnels, faults)")
@@ -264,6 +269,8 @@ def _serve(args: argparse.Namespace) -> int:
         console_delay=args.console_delay,
         heal_dry_run=not args.heal_live,
         heal_strategy=args.heal_strategy,
+        lock=args.lock,
+        lease_seconds=args.lease_seconds,
         realism=Realism(off=frozenset(args.unfaithful), pending_delay=args.pending_delay),
         iam_policy=args.iam_policy,
     )

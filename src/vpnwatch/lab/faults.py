@@ -33,6 +33,7 @@ _SERVER_ERRORS = {
     "InternalError": 500, "InternalFailure": 500, "InsufficientInstanceCapacity": 500,
     "InsufficientAddressCapacity": 500, "InsufficientCapacity": 500,
     "InsufficientHostCapacity": 500,
+    "InternalServerError": 500,  # DynamoDB's 5xx
 }  # fmt: skip
 _UNAVAILABLE = {"ServiceUnavailable", "Unavailable", "RequestLimitExceeded", "SlowDown"}
 _CODE_OF_STATUS = {500: "InternalError", 503: "ServiceUnavailable"}
@@ -222,6 +223,35 @@ def _s3_action(method: str, path: str, query: Mapping[str, list[str]], copy: boo
     )
 
 
+_JSON_BODY_LIMIT = 1024 * 1024
+
+
+def _dynamodb_params(environ: WsgiEnviron) -> dict[str, str]:
+    """The tables a DynamoDB request names (for the IAM gate), read from its JSON body,
+    which is put back for moto: `TableName`, and per TransactWriteItems item
+    `TransactItems.N.Kind` (Put, Update, Delete, ConditionCheck) and `.TableName`."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if 0 < length <= _JSON_BODY_LIMIT else b""
+    if body:
+        environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    params: dict[str, str] = {}
+    if isinstance(data.get("TableName"), str):
+        params["TableName"] = data["TableName"]
+    items = data.get("TransactItems")
+    for n, item in enumerate(items if isinstance(items, list) else [], start=1):
+        for kind, part in item.items() if isinstance(item, dict) else ():
+            if isinstance(part, dict) and isinstance(part.get("TableName"), str):
+                params[f"TransactItems.{n}.Kind"] = str(kind)
+                params[f"TransactItems.{n}.TableName"] = part["TableName"]
+    return params
+
+
 def read_request(environ: WsgiEnviron) -> AwsRequest:
     """Classify a request; a form body is read and put back so moto still sees it."""
     scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
@@ -230,7 +260,8 @@ def read_request(environ: WsgiEnviron) -> AwsRequest:
     )
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:  # JSON protocols (DynamoDB, ...)
-        return AwsRequest(service, region, target.rsplit(".", 1)[-1], access_key=key)
+        params = _dynamodb_params(environ) if service == "dynamodb" else {}
+        return AwsRequest(service, region, target.rsplit(".", 1)[-1], params, access_key=key)
     path = environ.get("PATH_INFO", "/")
     if "/operation/" in path:  # rpc-v2-cbor (CloudWatch)
         return AwsRequest(service, region, path.rsplit("/", 1)[-1], access_key=key)

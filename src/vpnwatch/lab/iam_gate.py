@@ -3,13 +3,18 @@ that policy. Requests signed with its access key are authorized by `iam_policy` 
 what `iam_ec2` says each EC2 request touches; the lab's own requests (building the world,
 tests poking at it) use other keys and are not restricted.
 
-Evaluated: EC2 and IAM requests. Not evaluated (passed): S3, DynamoDB, CloudWatch (the
-lab's daemon config keeps backups in a directory). Signatures are not checked.
+Evaluated: EC2, IAM and DynamoDB requests (a DynamoDB call on a table is `dynamodb:<Action>`
+on `arn:aws:dynamodb:REGION:ACCOUNT:table/NAME`; TransactWriteItems has no action of its
+own: each item is authorized as its kind, ConditionCheck as `dynamodb:ConditionCheckItem`,
+Put as `dynamodb:PutItem`, ...: DynamoDB Developer Guide, "Using IAM with DynamoDB
+transactions"). Not evaluated (passed): S3, CloudWatch (the lab's daemon config keeps
+backups in a directory). Signatures are not checked.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +74,8 @@ class IamGate:
                 arn = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:instance-profile/{name}"
                 return [Check(f"iam:{action}", arn, {})]
             return [Check(f"iam:{action}", "*", {})]
+        if request.service == "dynamodb":
+            return _dynamodb_checks(region, action, request.params)
         return []
 
     def __call__(self, request: AwsRequest) -> InjectedError | None:
@@ -82,4 +89,28 @@ class IamGate:
         if request.service == "ec2":
             text = f"You are not authorized to perform this operation. {message}"
             return InjectedError("UnauthorizedOperation", 403, text)
+        if request.service == "dynamodb":  # DynamoDB's own code and status for it
+            return InjectedError("AccessDeniedException", 400, message)
         return InjectedError("AccessDenied", 403, message)
+
+
+_TRANSACT_ITEM_ACTIONS = {
+    "ConditionCheck": "ConditionCheckItem", "Put": "PutItem", "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+}  # fmt: skip
+
+
+def _dynamodb_checks(region: str, action: str, params: Mapping[str, str]) -> list[Check]:
+    def table(name: str | None) -> str:
+        return f"arn:aws:dynamodb:{region}:{DEFAULT_ACCOUNT_ID}:table/{name}" if name else "*"
+
+    if action != "TransactWriteItems":
+        return [Check(f"dynamodb:{action}", table(params.get("TableName")), {})]
+    checks = []
+    n = 1
+    while f"TransactItems.{n}.Kind" in params:
+        kind = params[f"TransactItems.{n}.Kind"]
+        verb = _TRANSACT_ITEM_ACTIONS.get(kind, kind)
+        checks.append(Check(f"dynamodb:{verb}", table(params[f"TransactItems.{n}.TableName"]), {}))
+        n += 1
+    return checks

@@ -78,9 +78,12 @@ def render_config(
     ssh: SshSettings | None = None,
     heal: HealSettings | None = None,
     instance_ids: Mapping[str, str] | None = None,
+    lock: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The config as a mapping; ssh is disabled until simulated routers are given.
-    `instance_ids` (router → instance) overrides the topology's, e.g. after a replacement."""
+    `instance_ids` (router → instance) overrides the topology's, e.g. after a replacement.
+    `lock`: the `lock:` section of an active/standby pair; its backups then go to a
+    directory both daemons share (as two hosts would share S3)."""
     heal = heal or HealSettings()
     sites = []
     for site in topology.sites:
@@ -131,11 +134,12 @@ def render_config(
             "timeouts": dict(heal.timeouts),
             "aws": dict(LAB_HEAL_AWS),
         },
-        "backup": {"enabled": ssh is not None, "store": "dir"},
+        "backup": {"enabled": ssh is not None, "store": "dir"}
+        | ({"directory": str(state_dir / "shared-backups")} if lock else {}),
         "metrics": {"listen": metrics_listen},
         "logging": {"format": "auto", "level": "info"},
         "state_dir": str(state_dir / "daemon"),
-    }
+    } | ({"lock": dict(lock)} if lock else {})
 
 
 def write_config(config: Mapping[str, Any], path: Path) -> Path:

@@ -33,6 +33,7 @@ from vpnwatch.lab.labconfig import (
     render_config,
     write_config,
 )
+from vpnwatch.lab.lock_table import DEFAULT_TABLE, create_lock_table, lock_section, table_items
 from vpnwatch.lab.loop_thread import LoopThread
 from vpnwatch.lab.realism import Realism
 from vpnwatch.lab.router_plans import (
@@ -90,6 +91,8 @@ class LabWorld:
         realism: Realism | None = None,
         iam_policy: Path | None = None,
         blank_routers: bool = False,
+        lock: str = "none",
+        lease_seconds: float = 15.0,
     ) -> None:
         for name, value in (
             ("release_delay", release_delay),
@@ -100,6 +103,10 @@ class LabWorld:
                 raise LabError(f"{name} must not be negative")
         if heal_strategy not in ("same-ip", "eni"):
             raise LabError(f"heal_strategy must be same-ip or eni, not {heal_strategy!r}")
+        if lock not in ("none", "dynamodb"):
+            raise LabError(f"lock must be none or dynamodb, not {lock!r}")
+        self.lock = lock  # dynamodb: the table is created and the config gets a lock section
+        self.lease_seconds = lease_seconds
         self.state_dir = Path(state_dir)
         self.config_path = Path(config_path) if config_path else self.state_dir / CONFIG_NAME
         self.region = region
@@ -158,6 +165,8 @@ class LabWorld:
                 )  # fmt: skip
                 self.lifecycle.arm()  # launches from now on are pending, then running
                 self._topology = topology
+                if self.lock == "dynamodb":
+                    create_lock_table(endpoint, self.region, DEFAULT_TABLE)
                 if self.with_routers:
                     self._start_routers(topology)
                 self.write_config()
@@ -295,8 +304,19 @@ class LabWorld:
             ssh=ssh or self.ssh_settings,
             heal=self.heal,
             instance_ids=self._routers.instances() if self._routers is not None else None,
+            lock=self.lock_section,
         )
         return write_config(config, self.config_path)
+
+    @property
+    def lock_section(self) -> dict[str, Any] | None:
+        if self.lock != "dynamodb":
+            return None
+        return lock_section(DEFAULT_TABLE, self.region, self.lease_seconds)
+
+    def lock_items(self, partition: str) -> list[dict[str, Any]]:
+        """The pair's DynamoDB items of one partition: "lease", "state" or "audit"."""
+        return table_items(self.endpoint_url, self.region, DEFAULT_TABLE, partition)
 
     def ready_line(self) -> str:
         topo = self.topology

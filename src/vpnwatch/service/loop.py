@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -77,6 +77,7 @@ class Parts:
     backups: BackupView | None = None
     metrics: Metrics | None = None
     after_cycle: Callable[[CycleResult, Stored], None] | None = None  # the lease holder's
+    on_leading: Callable[[], Awaitable[None]] | None = None  # once per takeover, before acting
     rehearsals: Rehearsals | None = None  # every process's
     maintenance: MaintenanceWatcher | None = None  # AWS's tunnel maintenance (issue 12)
     tunnels: TunnelActor | None = None  # carries out tunnel actions
@@ -101,6 +102,7 @@ class Loop:
         self.notifier = notifier or Notifier()
         self._auto = auto  # False: only operator requests are acted on (the CLI)
         self._was_leader: bool | None = None
+        self._took_over: Fence | None = None  # a takeover not yet audited
         self._problems_seen: tuple[str, ...] = ()
         self.latest: CycleResult | None = None
         self.memory = Memory()
@@ -171,10 +173,25 @@ class Loop:
         if leading != self._was_leader:
             if leading:
                 self._log.warning("leading", fence=fence.token if fence else None)
+                self._took_over = fence
             else:
                 self._log.warning("standby", leader=lease.holder())
             self._was_leader = leading
         return fence
+
+    async def _took_lease(self, fence: Fence, now: float) -> None:
+        """Once per takeover: say so in the audit trail, reload what the old leader left."""
+        if self.parts.on_leading is not None:
+            await self.parts.on_leading()
+        if self.config.lock.backend != "none":  # one host: a takeover is just a restart
+            previous = self.parts.lease.previous()
+            self.parts.store.audit(
+                {"time": round(now, 3), "event": "lease", "holder": fence.holder,
+                 "fence": fence.token, "result": f"leading with fence {fence.token}"
+                 + (f" (after {previous})" if previous else "")},
+                fence=fence,
+            )  # fmt: skip
+        self._took_over = None
 
     def _facts(self, stored: Stored, fence: Fence | None, *, as_leader: bool) -> Facts:
         executor, backups = self.parts.executor, self.parts.backups
@@ -182,6 +199,7 @@ class Loop:
         if self.parts.tunnels is not None:
             busy = {**self.parts.tunnels.busy(), **busy}
         watcher = self.parts.maintenance
+        settled = executor.settled() if executor is not None else frozenset()
         routers = [o for s in self.config.sites for o in s.routers]
         return Facts(
             has_backup={
@@ -193,7 +211,9 @@ class Loop:
             can_heal=executor is not None and self.config.heal.enabled,
             switch_paused=self.switch_paused(),
             busy=busy,
-            unfinished=tuple(r for r in stored.unfinished if r.router not in busy),
+            unfinished=tuple(
+                r for r in stored.unfinished if r.router not in busy and r.heal_id not in settled
+            ),
             state_problems=stored.problems,
             maintenance=watcher.view() if watcher is not None else {},
             rehearsal_failed=self.parts.rehearsals.failures() if self.parts.rehearsals else {},
@@ -212,6 +232,12 @@ class Loop:
         stored = self.parts.store.read(mode)
         self.fleet = stored.fleet  # a heal may have moved a router to a new instance
         fence = self._fence() if preview is None else None
+        if fence is not None and fence == self._took_over and not stored.problems:
+            try:
+                await self._took_lease(fence, self.clock())
+            except Exception as exc:  # acting waits for the next cycle; observing goes on
+                self._log.error("taking over failed", error=f"{type(exc).__name__}: {exc}")
+                fence = None
         plans = plan_routers(config, stored.fleet.instances)
         if snapshot is None:
             snapshot = await self._observe(plans)
@@ -254,6 +280,7 @@ class Loop:
                     "kind": str(request.kind) if request else "",
                     "by": request.by if request else "",
                     "result": answer.answer,
+                    "fence": fence.token,
                 }
                 store.audit(entry, fence=fence)
                 self._log.warning(

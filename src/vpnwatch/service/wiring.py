@@ -41,11 +41,10 @@ from vpnwatch.observe import RouterPlan, SshTarget, observe_once, plan_routers
 from vpnwatch.service.loop import ConfigRef, Loop, Parts
 from vpnwatch.service.maintenance import MaintenanceWatcher
 from vpnwatch.service.rehearsals import Rehearsals
+from vpnwatch.service.state_backend import StateBackend, open_state
 from vpnwatch.service.vpn_drift import VpnDriftWatch
 from vpnwatch.service.vpn_seed import vpn_intent_source
-from vpnwatch.statestore.api import Stored
-from vpnwatch.statestore.files import FileStateStore
-from vpnwatch.statestore.lease import FileLease
+from vpnwatch.statestore.api import Lease, StateStore, Stored
 from vpnwatch.vocabulary import Health, Mode, SshErrorKind
 
 
@@ -146,13 +145,14 @@ class Service:
     config: ConfigRef
     aws: AwsClient
     vyos: VyosClient | None
-    store: FileStateStore
-    lease: FileLease
+    store: StateStore
+    lease: Lease
     control: ControlState
     registry: CollectorRegistry
     loop: Loop
     executor: HealExecutor | None = None
     backups: BackupManager | None = None
+    state: StateBackend | None = None
     mutations: AwsClient | None = None  # the heals' own AWS client
     rehearsals: Rehearsals | None = None
     maintenance: MaintenanceWatcher | None = None
@@ -174,7 +174,10 @@ class Service:
         self.aws.close()
         if self.mutations is not None:
             self.mutations.close()
-        self.lease.release()
+        if self.state is not None:  # the lease last: nothing acts once it is handed over
+            self.state.close()
+        else:
+            self.lease.release()
 
 
 def _verifier(
@@ -215,8 +218,9 @@ def build_service(
     control.heal_failures = {r.name: 0 for s in config.sites for r in s.routers}
     aws_requests = AwsRequestMetrics(registry).record  # both clients' requests, one family
     aws = AwsClient(config.aws, on_request=aws_requests)
-    lease = FileLease(config.state_dir)
-    store = FileStateStore(config.state_dir, audit_file=config.audit_file, lease=lease)
+    state = open_state(config, log=log, keep=True, takeover=auto)
+    store, lease = state.store, state.lease
+    control.lease = lease.status
     vyos = VyosClient(config.ssh) if config.ssh.enabled else None
     manager: BackupManager | None = None
     if backups is None and vyos is not None and config.backup.enabled:
@@ -260,10 +264,12 @@ def build_service(
         drift = VpnDriftWatch(ref, aws, control=control, clock=clock, log=log)
         manager.on_pulled = drift.check
         parts.vpn_drift = drift
+        parts.on_leading = _reload_backups(ref, manager)
     watcher, actor = _maintenance(ref, aws, vyos, parts, loop, control, log, clock, auto)
     return Service(
-        ref, aws, vyos, store, lease, control, registry, loop, executor, manager, mutations,
-        rehearsals, watcher, actor,
+        ref, aws, vyos, store, lease, control, registry, loop, executor, manager,
+        state=state, mutations=mutations, rehearsals=rehearsals, maintenance=watcher,
+        tunnels=actor,
     )  # fmt: skip
 
 
@@ -304,6 +310,14 @@ def _maintenance(
         )
         parts.tunnels = actor
     return watcher, actor
+
+
+def _reload_backups(config: ConfigRef, manager: BackupManager) -> Callable[[], Awaitable[None]]:
+    async def reload() -> None:
+        """A standby that takes over restores from what the old leader stored."""
+        await manager.load([r.name for s in config().sites for r in s.routers])
+
+    return reload
 
 
 def _ec2_for(mutations: AwsClient) -> Callable[[str], Ec2Actions]:
@@ -365,7 +379,12 @@ class RehearsalSide:
 
     async def rehearse(self, router: str) -> Rehearsal:
         config = self.config
-        fleet = FileStateStore(config.state_dir).read(Mode.of(config.heal.dry_run)).fleet
+        state = open_state(config)  # read only: the file store or the pair's table
+        try:
+            fleet = state.store.read(Mode.of(config.heal.dry_run)).fleet
+        finally:
+            if state.aws is not None:
+                state.aws.close()
         (plan,) = [p for p in plan_routers(config, fleet.instances) if p.name == router]
         observed = await self.aws.observe([plan.selector])
         if self.backups is not None:

@@ -13,11 +13,11 @@ leader decided, and it demotes itself. The only unfenced write is `submit` (anyo
 - File backend (one host): the lease is an flock on `<state_dir>/leader.lock` with the
   token in `leader.json`; a fenced write checks, under the store's writer lock, that this
   process still holds the flock with that token, then writes atomically.
-- A DynamoDB backend (issue 11) maps each fenced write to `TransactWriteItems` with a
-  `ConditionCheck` on the lease item (`fence_token = :mine AND holder = :me`) next to the
-  `Put`; `read` is one consistent `Query`; `submit` is a `Put` with
-  `attribute_not_exists(request_id)`; `answer_request` adds `status = pending` to its
-  condition, so a request is taken exactly once.
+- DynamoDB backend (`dynamo.py`, `dynamo_lease.py`; active/standby across hosts): each
+  fenced write is a `TransactWriteItems` with a `ConditionCheck` on the lease item
+  (`fence = :mine AND holder = :me`) next to its `Put`s; `read` is one consistent `Query`;
+  `submit` is a `Put` with `attribute_not_exists(pk)`; `answer_request` adds
+  `status = pending` to its condition, so a request is taken exactly once.
 """
 
 from __future__ import annotations
@@ -66,6 +66,16 @@ class Stored:
     problems: tuple[StateProblem, ...]
 
 
+@dataclass(frozen=True)
+class LeaseStatus:
+    """What the metrics say about the lease (vpnwatch_leader, vpnwatch_lease_*)."""
+
+    leader: bool
+    fence: int  # the fence this process holds, else the newest it has seen (0: none)
+    renew_failures: int  # renewals that failed (throttled, unreachable, timed out)
+    transitions: int  # times this process became leader or stopped being it
+
+
 class Lease(Protocol):
     def acquire(self) -> Fence | None:
         """Take the lease if nobody holds it (never blocks); None: another process leads."""
@@ -78,6 +88,12 @@ class Lease(Protocol):
     def holder(self) -> str | None:
         """Who leads, as far as this process can tell (for a standby's reason line)."""
         ...
+
+    def previous(self) -> str | None:
+        """Who led before this process took the lease (for the audit trail), if known."""
+        ...
+
+    def status(self) -> LeaseStatus: ...
 
     def release(self) -> None: ...
 
@@ -131,4 +147,8 @@ class StateStore(Protocol):
 
     def quarantine(self, name: str, now: float) -> str:
         """Move an unreadable document aside (never deleted); says where it went."""
+        ...
+
+    def withdraw(self, request: OperatorRequest) -> None:
+        """Take back a request nobody answered (the CLI gave up waiting)."""
         ...

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vpnwatch.atomicfile import private_dir, write_atomic
-from vpnwatch.statestore.api import Fence
+from vpnwatch.statestore.api import Fence, LeaseStatus
 
 LOCK_FILE = "leader.lock"
 TOKEN_FILE = "leader.json"  # noqa: S105 - a fencing token, not a secret
@@ -52,6 +52,8 @@ class FileLease:
         self._holder = holder or f"{socket.gethostname()} pid {os.getpid()}"
         self._fd: int | None = None
         self._fence: Fence | None = None
+        self._previous: str | None = None
+        self._transitions = 0
 
     def acquire(self) -> Fence | None:
         if self._fence is not None:
@@ -64,11 +66,12 @@ class FileLease:
             os.close(fd)
             return None
         with writer_lock(self._dir):
-            token, _ = _read_token(self._dir)
+            token, self._previous = _read_token(self._dir)
             fence = Fence(self._holder, token + 1)
             body = {"holder": fence.holder, "token": fence.token}
             write_atomic(self._dir / TOKEN_FILE, json.dumps(body).encode())
         self._fd, self._fence = fd, fence
+        self._transitions += 1
         return fence
 
     def current(self) -> Fence | None:
@@ -85,7 +88,15 @@ class FileLease:
         token, holder = _read_token(self._dir)
         return self._fence == fence and token == fence.token and holder == fence.holder
 
+    def previous(self) -> str | None:
+        return self._previous
+
+    def status(self) -> LeaseStatus:
+        fence = self._fence.token if self._fence else _read_token(self._dir)[0]
+        return LeaseStatus(self._fence is not None, fence, 0, self._transitions)
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
+            self._transitions += 1
         self._fd, self._fence = None, None

@@ -57,6 +57,26 @@ app.kubernetes.io/component: watchdog
 {{- $lock.backend | default "none" }}
 {{- end }}
 
+{{/* Replicas: replicaCount if set, else 2 (an active/standby pair) with the dynamodb lock
+     and 1 without. More than one replica without a shared lock is refused: each pod would
+     act on the same routers. */}}
+{{- define "vpnwatch.replicas" -}}
+{{- $backend := include "vpnwatch.lockBackend" . }}
+{{- $replicas := ternary 2 1 (eq $backend "dynamodb") }}
+{{- if not (kindIs "invalid" .Values.replicaCount) }}
+{{- $replicas = int .Values.replicaCount }}
+{{- end }}
+{{- if and (gt $replicas 1) (ne $backend "dynamodb") }}
+{{- fail "replicaCount > 1 needs config.lock.backend dynamodb (an active/standby pair sharing a lease); with lock none every pod would act on the same routers" }}
+{{- end }}
+{{- $replicas }}
+{{- end }}
+
+{{/* A pair: more than one replica, sharing the dynamodb lease. */}}
+{{- define "vpnwatch.pair" -}}
+{{- if gt (int (include "vpnwatch.replicas" .)) 1 }}true{{ end }}
+{{- end }}
+
 {{/* config.yaml: the user's config with the paths and listener the pod provides. */}}
 {{- define "vpnwatch.config" -}}
 {{- $forced := dict

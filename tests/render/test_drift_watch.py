@@ -1,6 +1,7 @@
 """`service.vpn_drift.VpnDriftWatch` against the emulated AWS (moto over HTTP) and the
 simulated routers' configurations: what it exports and says for a matching router, a
-hand-named one, and every case in which it cannot compare (then it claims nothing).
+hand-named one (no drift) and the same with a wrong key (drift), and every case in which
+it cannot compare (then it claims nothing).
 The daemon process with real backup pulls is tests/scenarios/test_vpn_drift.py."""
 
 from __future__ import annotations
@@ -110,19 +111,26 @@ def test_a_router_running_the_rendered_config_exports_zero_everywhere(
     assert [e["event"] for e in logs] == ["vpn config matches AWS"]
 
 
-def test_a_hand_named_config_drifts_by_section_and_says_no_key(
+def test_a_hand_named_config_matches_and_a_changed_key_drifts_unsaid(
     world: LabWorld, config: Config
 ) -> None:
-    """The lab's own routers name their peers AWS-1/AWS-2: not what `render` prescribes."""
+    """The lab's own routers name their peers AWS-1/AWS-2, not what `render` prescribes:
+    no drift (names are matched by meaning). A key that differs from AWS's is drift."""
     router = world.simulated_router("spoke1-r1")
     assert router is not None
     running = "\n".join(router.running_config_commands())
-    watch, control, logs = _check(config, {"spoke1-r1": running}, _views(config))
+    assert "peer AWS-1 " in running
+    watch, control, _ = _check(config, {"spoke1-r1": running}, _views(config))
+    assert control.vpn_drift == {"spoke1-r1": dict.fromkeys(SECTIONS, False)}
+    assert watch.reasons() == {}
+    key = next(k for k in _psks(world) if f"'{k}'" in running)
+    wrong = running.replace(f"'{key}'", "'Wrong.key_0000'")
+    watch, control, logs = _check(config, {"spoke1-r1": wrong}, _views(config))
     drifted = [s for s, d in control.vpn_drift["spoke1-r1"].items() if d]
-    assert "peer" in drifted and "vti" in drifted
-    assert watch.reasons() == {"spoke1-r1": ", ".join(drifted)}
+    assert drifted == ["peer"]
+    assert watch.reasons() == {"spoke1-r1": "peer"}
     said = str(watch.reasons()) + str(logs) + _scraped(control)
-    assert not any(k in said for k in _psks(world))
+    assert not any(k in said for k in [*_psks(world), "Wrong.key_0000"])
 
 
 def test_no_comparison_claims_nothing_and_says_why(world: LabWorld, config: Config) -> None:

@@ -32,8 +32,7 @@ __all__ = [
 
 def all_healthy(reason: str) -> bool:
     """The cycle decided nothing and every router is healthy. What follows the decision
-    (VPN config drift: the lab's routers run a hand-written config, named unlike `vpnwatch
-    render`'s; rehearsals; requests) is said after a "; " and is not part of it."""
+    (VPN config drift, rehearsals, requests) is said after a "; " and is not part of it."""
     return reason.split("; ")[0] == "no action: 6/6 routers healthy"
 
 

@@ -5,11 +5,13 @@ go into metrics, logs and reasons (the configs hold pre-shared keys). `align_com
 the `delete`/`set` lines that bring the router in line (its values include keys: mask them
 with `vpnwatch.render.secrets.mask` unless the operator asked for them).
 
-What counts: every rendered line must be on the router. Lines the router has beyond the
-rendered ones count where vpnwatch owns the ground: any site-to-site peer, pre-shared key
-entry, VTI or BGP statement (a stale tunnel or neighbour is drift), the IPsec interface
-options, and the IKE/ESP groups, prefix-lists and route-maps of the rendered names. Other
-static routes, policies and groups are the operator's and are left alone.
+Names do not count: the router's own names of peers, keys, VTIs, groups and policies are
+first made the rendered ones where they match by meaning (`vpnwatch.render.names`), and
+descriptions are free text. Then every rendered line must be on the router. Lines the
+router has beyond the rendered ones count where vpnwatch owns the ground: any site-to-site
+peer, pre-shared key entry, VTI or BGP statement (a stale tunnel or neighbour is drift),
+the IPsec interface options, and the IKE/ESP groups, prefix-lists and route-maps of the
+rendered names. Other static routes, policies and groups are the operator's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from vpnwatch.parsers.vyos_config import Statement, canonical_commands, parse_set_command
+from vpnwatch.render.names import rename_like
 
 SECTIONS = ("ike", "esp", "ipsec", "peer", "vti", "bgp", "static", "policy")
 _MULTI_VALUE = frozenset({"address", "id", "remote-address", "interface"})
@@ -109,11 +112,9 @@ class VpnDrift:
 
 
 def _differences(
-    running: Sequence[str], rendered: Sequence[str]
-) -> tuple[list[Statement], list[Statement], list[Statement]]:
-    """(rendered statements, missing ones, owned extra ones)."""
-    wanted = _statements(rendered)
-    have = _statements(running)
+    have: Sequence[Statement], wanted: Sequence[Statement]
+) -> tuple[list[Statement], list[Statement]]:
+    """(missing rendered statements, owned extra running ones)."""
     wanted_set, have_set = set(wanted), set(have)
     names = _owned_names(wanted)
     missing = [s for s in wanted if s not in have_set and section_of(s[0]) is not None]
@@ -122,17 +123,22 @@ def _differences(
         section = section_of(statement[0])
         if statement not in wanted_set and section and _owned(statement[0], section, names):
             extra.append(statement)
-    return wanted, missing, extra
+    return missing, extra
 
 
 def vpn_drift(running: Sequence[str], rendered: Sequence[str]) -> VpnDrift:
-    """Per section, how the running `set` commands differ from the rendered ones."""
-    _, missing, extra = _differences(running, rendered)
+    """Per section, how the running `set` commands differ from the rendered ones in what
+    AWS cares about: the router's own names are first made the rendered ones where they
+    match by meaning (`names.rename_like`), and descriptions are free text."""
+    wanted = _statements(rendered)
+    missing, extra = _differences(rename_like(_statements(running), wanted), wanted)
     counts = {name: [0, 0] for name in SECTIONS}
     for path, _ in missing:
-        counts[section_of(path) or ""][0] += 1
+        if path[-1] != "description":
+            counts[section_of(path) or ""][0] += 1
     for path, _ in extra:
-        counts[section_of(path) or ""][1] += 1
+        if path[-1] != "description":
+            counts[section_of(path) or ""][1] += 1
     return VpnDrift(tuple(SectionDrift(name, *counts[name]) for name in SECTIONS))
 
 
@@ -145,8 +151,12 @@ def align_commands(running: Sequence[str], rendered: Sequence[str]) -> tuple[str
     """`delete` lines for what the router has beyond the rendered config (stale peers,
     VTIs, neighbours: the whole node), then `set` lines for what it lacks. A changed
     single value needs only its `set`; a multi-value leaf (an address, a key id) also
-    loses its old value."""
-    wanted, missing, extra = _differences(running, rendered)
+    loses its old value. Nothing for a router without drift (by meaning: its own names may
+    stay); a drifting one is aligned literally, so it also gets the rendered names."""
+    if not vpn_drift(running, rendered).drifted:
+        return ()
+    wanted = _statements(rendered)
+    missing, extra = _differences(_statements(running), wanted)
     prefixes = {path[:n] for path, _ in wanted for n in range(1, len(path) + 1)}
     valued = {path for path, value in wanted if value is not None}
     deletes: list[str] = []

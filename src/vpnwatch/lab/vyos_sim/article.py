@@ -102,7 +102,13 @@ def _ipsec_common(version: Version) -> list[str]:
         f"{esp} proposal 1 hash 'sha1'",
     ]
     if since_1_4(version):
-        return [*commands, "set vpn ipsec interface 'eth0'"]
+        # VyOS 1.4's own route-based VTI example sets the option (it warns on every VTI
+        # peer without it; tests/fixtures/.../vyos14-doc-site2site-route-based-peer1-vti.txt).
+        return [
+            *commands,
+            "set vpn ipsec interface 'eth0'",
+            "set vpn ipsec options disable-route-autoinstall",
+        ]
     return [
         *commands,
         f"{esp} compression 'disable'",

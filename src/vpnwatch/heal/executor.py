@@ -19,6 +19,7 @@ from vpnwatch.adapters.ec2_actions import Ec2Actions
 from vpnwatch.adapters.vyos import RouterEndpoint, VyosClient
 from vpnwatch.config import Config
 from vpnwatch.core.records import HealRecord
+from vpnwatch.heal import background
 from vpnwatch.heal.audit import AuditTrail
 from vpnwatch.heal.context import Backups, ReplaceContext
 from vpnwatch.heal.gate import HealPaused, MutationGate, NotLeader
@@ -394,14 +395,7 @@ class HealExecutor:
             raise ValueError(f"unknown action {record.action!r}")
 
     async def wait_idle(self) -> None:
-        tasks = [t for t in self._tasks.values() if not t.done()]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await background.wait_idle(self._tasks)
 
     async def close(self) -> None:
-        for task in self._tasks.values():
-            task.cancel()
-        for task in self._tasks.values():
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        await background.cancel_all(self._tasks)

@@ -13,7 +13,6 @@ pair guard and `max_concurrent_heals` see it. Reads are not mutations and are no
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 from vpnwatch.adapters.vpn_maintenance import VpnMaintenanceApi
 from vpnwatch.adapters.vyos import VyosClient
 from vpnwatch.core.decision import TunnelStep
+from vpnwatch.heal import background
 from vpnwatch.heal.audit import AuditTrail
 from vpnwatch.heal.executor import HealTarget
 from vpnwatch.heal.gate import HealPaused, MutationGate, NotLeader
@@ -140,14 +140,7 @@ class TunnelActor:
             self._book.note_applied((vpn, ip), self._clock())
 
     async def wait_idle(self) -> None:
-        tasks = [t for t in self._tasks.values() if not t.done()]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await background.wait_idle(self._tasks)
 
     async def close(self) -> None:
-        for task in self._tasks.values():
-            task.cancel()
-        for task in self._tasks.values():
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        await background.cancel_all(self._tasks)
